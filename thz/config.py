@@ -1,0 +1,184 @@
+"""Typed, frozen configuration read from params.yaml: the one place where defaults live.
+
+Each params.yaml section maps onto one dataclass. Section boundaries follow DVC invalidation:
+a stage lists the sections it reads, so editing a key re-runs exactly the stages that use it.
+The loader is strict: an unknown key fails naming its dotted path and the closest valid key
+(the `dvc exp run -S trian.epochs=3` typo), a wrong type or an out-of-range value fails naming
+the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params.yaml key is unknown, mistyped or out of range; the message names the key."""
+
+
+def _range(lo: float | None = None, hi: float | None = None, **extra: Any) -> dict[str, Any]:
+    return {"range": (lo, hi), **extra}
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """Knobs of the built-in THz face simulator (thz.data.simulate)."""
+
+    identities: int = field(default=20, metadata=_range(2, 500))
+    samples: int = field(default=7, metadata=_range(1, 200))  # per identity and posture
+    image_size: int = field(default=64, metadata=_range(16, 512))
+    visible_size: int = field(default=128, metadata=_range(16, 1024))
+    identity_variation: float = field(default=1.0, metadata=_range(0.0, 3.0))
+    pose_jitter_deg: float = field(default=6.0, metadata=_range(0.0, 20.0))
+    expression: float = field(default=1.0, metadata=_range(0.0, 3.0))
+    blur: float = field(default=0.8, metadata=_range(0.0, 4.0))  # PSF sigma in output pixels
+    speckle: float = field(default=0.15, metadata=_range(0.0, 1.0))  # std of multiplicative speckle
+    noise: float = field(default=0.03, metadata=_range(0.0, 0.5))  # additive Gaussian sigma
+    stripes: float = field(default=0.04, metadata=_range(0.0, 0.5))  # raster row gain spread
+    dropout: float = field(default=0.02, metadata=_range(0.0, 0.5))  # fraction of dead pixels
+    concealment: float = field(default=0.6, metadata=_range(0.0, 1.0))  # 0 transparent, 1 opaque
+    fabric_texture: float = field(default=0.3, metadata=_range(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how strictly they are checked."""
+
+    source: Literal["simulated", "folder", "triplets"] = "simulated"
+    dir: str = "data/simulated/thz"
+    visible_dir: str = "data/simulated/visible"
+    strict: bool = True
+    image_size: int = field(default=64, metadata=_range(16, 512))
+    min_pairs_per_identity: int = field(default=2, metadata=_range(1, None))
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Identity-disjoint train/val/test split, optionally K folds of test identities."""
+
+    n_val_identities: int = field(default=3, metadata=_range(1, None))
+    n_test_identities: int = field(default=3, metadata=_range(1, None))
+    val_identities: tuple[str, ...] = ()
+    test_identities: tuple[str, ...] = ()
+    folds: int = field(default=1, metadata=_range(1, 50))
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = field(default=0, metadata=_range(0, 2**32 - 1))
+    simulate: SimulateConfig = SimulateConfig()
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig()
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Read params.yaml into a frozen Config; missing keys take the defaults above."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (expected the project's params.yaml)") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "params") -> Config:
+    """Build a Config from a nested dict, validating every key, type and range."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    return _build(Config, raw, prefix="", source=source)
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict of a config (tuples as lists), for checkpoints and YAML."""
+    return _plain(dataclasses.asdict(cfg))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            valid = ", ".join(fields)
+            raise ConfigError(f"{source}: unknown key '{prefix}{key}'{hint} (valid keys: {valid})")
+    values = {}
+    for name, f in fields.items():
+        if name not in raw:
+            continue
+        dotted = f"{prefix}{name}"
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(raw[name], dict):
+                raise ConfigError(f"{source}: '{dotted}' must be a section (mapping), got {raw[name]!r}")
+            values[name] = _build(hint, raw[name], prefix=f"{dotted}.", source=source)
+        else:
+            values[name] = _coerce(raw[name], hint, dotted, source)
+            _check_range(values[name], f.metadata.get("range"), dotted, source)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, dotted: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{source}: '{dotted}' must be one of {list(choices)}, got {value!r}")
+        return value
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(hint)
+        if value is None:
+            return ()
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{source}: '{dotted}' must be a list, got {value!r}")
+        return tuple(_coerce(v, item_type, f"{dotted}[{i}]", source) for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported config type for {dotted}: {hint}")
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{dotted}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: '{dotted}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{source}: '{dotted}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # YAML reads 07 as 7: refuse rather than silently change an identity name
+            raise ConfigError(f"{source}: '{dotted}' must be a string; quote it in params.yaml ('{value}')")
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: '{dotted}' must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type for {dotted}: {hint}")
+
+
+def _check_range(value: Any, bounds: tuple[float | None, float | None] | None, dotted: str, source: str):
+    if bounds is None:
+        return
+    lo, hi = bounds
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        lo_s = "-inf" if lo is None else lo
+        hi_s = "inf" if hi is None else hi
+        raise ConfigError(f"{source}: '{dotted}' = {value!r} is out of range [{lo_s}, {hi_s}]")
