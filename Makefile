@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
+# dvc runs each stage's `python` from PATH: make it the virtual environment's.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install repro test lint clean-venv
 

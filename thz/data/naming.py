@@ -64,8 +64,7 @@ def parse_name(path: str | PurePath) -> ParsedName:
     code_at = [i for i, t in enumerate(tokens) if _CODE.match(t)]
     if len(code_at) != 1 or code_at[0] != len(tokens) - 2:
         raise FileNameError(
-            f"'{path.name}': expected {NAME_PATTERN} (posture code b1b..b5b or n1n..n5n "
-            "followed by a sample number)"
+            f"'{path.name}': expected {NAME_PATTERN} (posture code b1b..b5b or n1n..n5n followed by a sample number)"
         )
     sample = tokens[-1]
     if not _TOKEN.match(sample):
@@ -74,8 +73,7 @@ def parse_name(path: str | PurePath) -> ParsedName:
     identity = "_".join(tokens[:-2]) or folder_identity
     if not identity:
         raise FileNameError(
-            f"'{path}': no identity in the name and no `<identity>/<unit>/` folders above it "
-            f"(expected {NAME_PATTERN})"
+            f"'{path}': no identity in the name and no `<identity>/<unit>/` folders above it (expected {NAME_PATTERN})"
         )
     if not _TOKEN.match(identity):
         raise FileNameError(f"'{path.name}': identity '{identity}' must be letters, digits or '-'")

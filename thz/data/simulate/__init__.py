@@ -2,6 +2,5 @@
 concealment, an active THz imager model and paired visible-spectrum photographs."""
 
 from thz.data.simulate.dataset import identity_name, simulate_capture, write_dataset
-from thz.data.simulate.sheet import contact_sheet
 
-__all__ = ["contact_sheet", "identity_name", "simulate_capture", "write_dataset"]
+__all__ = ["identity_name", "simulate_capture", "write_dataset"]

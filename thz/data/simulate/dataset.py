@@ -7,10 +7,14 @@ first ten people of `identities=20`, pixel for pixel.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from thz.config import SimulateConfig
 from thz.data.naming import POSTURES, format_name
@@ -72,23 +76,41 @@ def simulate_capture(cfg: SimulateConfig, seed: int, identity: int, posture: int
     )
 
 
-def write_dataset(cfg: SimulateConfig, seed: int, thz_dir: Path, visible_dir: Path, progress=None) -> int:
+def write_dataset(
+    cfg: SimulateConfig, seed: int, thz_dir: Path, visible_dir: Path, progress=None, workers: int | None = None
+) -> int:
     """Write every capture as PNGs named `<identity>_<code>_<sample>.png` into two folders.
 
     THz images are 8-bit grayscale; visible companions are RGB and share the THz file's name
-    (the same stem in `visible_dir`). Each folder appears complete or not at all.
+    (the same stem in `visible_dir`). Each folder appears complete or not at all. Captures are
+    rendered in `workers` processes (default: one per core); the result does not depend on it.
     Returns the number of captures written.
     """
+    workers = workers or os.cpu_count() or 1
     jobs = [(i, p, s) for i in range(cfg.identities) for p in range(len(POSTURES)) for s in range(1, cfg.samples + 1)]
     with atomic_directory(thz_dir) as thz_tmp, atomic_directory(visible_dir) as vis_tmp:
-        for i, p, s in progress(jobs) if progress else jobs:
-            cap = simulate_capture(cfg, seed, i, p, s)
-            ident = identity_name(i)
-            for concealed, thz_img, vis_img in (
-                (True, cap.thz_concealed, cap.visible_concealed),
-                (False, cap.thz_unconcealed, cap.visible_unconcealed),
-            ):
-                name = format_name(ident, p, concealed, s)
-                save_png(thz_tmp / name, thz_img)
-                save_png(vis_tmp / name, vis_img)
+        with (
+            ProcessPoolExecutor(workers, initializer=_one_blas_thread)
+            if workers > 1
+            else contextlib.nullcontext() as pool
+        ):
+            mapper = pool.map if pool else map
+            captures = mapper(_capture_job, [(cfg, seed, *job) for job in jobs], **({"chunksize": 8} if pool else {}))
+            for (i, p, s), cap in zip(jobs, progress(captures, total=len(jobs)) if progress else captures, strict=True):
+                for concealed, thz_img, vis_img in (
+                    (True, cap.thz_concealed, cap.visible_concealed),
+                    (False, cap.thz_unconcealed, cap.visible_unconcealed),
+                ):
+                    name = format_name(identity_name(i), p, concealed, s)
+                    save_png(thz_tmp / name, thz_img)
+                    save_png(vis_tmp / name, vis_img)
     return len(jobs)
+
+
+def _one_blas_thread() -> None:
+    # Each capture is many small array operations: BLAS threads in every worker only contend.
+    threadpool_limits(1)
+
+
+def _capture_job(args) -> Capture:
+    return simulate_capture(*args)

@@ -56,8 +56,15 @@ def thz_sensor(echo: np.ndarray, out_size: int, cfg: SimulateConfig, rng: np.ran
     return to_uint8(img)
 
 
-def visible_image(maps: CaptureMaps, fabric: Fabric, concealed: bool, light: np.ndarray, backdrop: float,
-                  out_size: int, rng: np.random.Generator) -> np.ndarray:
+def visible_image(
+    maps: CaptureMaps,
+    fabric: Fabric,
+    concealed: bool,
+    light: np.ndarray,
+    backdrop: float,
+    out_size: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """RGB uint8 (out_size, out_size, 3) photograph of the capture, with or without the balaclava."""
     face_rgb = _shade(maps.face, light, np.stack([maps.channel(c) for c in ("red", "green", "blue")]))
     img = np.where(maps.face_mask, face_rgb, 0.0)

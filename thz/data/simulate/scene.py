@@ -17,8 +17,8 @@ from thz.data.simulate.render import Pose, pose_points, render_points
 # Base head rotation per posture (front, left, right, up, down): yaw and pitch in degrees.
 POSTURE_ANGLES = ((0.0, 0.0), (-35.0, 0.0), (35.0, 0.0), (0.0, 25.0), (0.0, -25.0))
 PIXELS_PER_UNIT = 0.31  # of the render size: the head (2 units tall) fills about 60 % of the frame
-CENTRE_Y = 0.45
-NECK_REFLECTANCE = 0.6  # a collar and the neck's curvature return less than the face  # head centre, as a fraction of the image height from the top
+CENTRE_Y = 0.45  # head centre, as a fraction of the image height from the top
+NECK_REFLECTANCE = 0.6  # a collar and the neck's curvature return less than the face
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,12 @@ def sample_fabric(rng: np.random.Generator, concealment: float) -> Fabric:
     """Draw one balaclava; `concealment` in [0, 1] sets how much it attenuates and reflects."""
     palette = ((0.06, 0.06, 0.07), (0.1, 0.12, 0.25), (0.22, 0.24, 0.14), (0.3, 0.3, 0.32), (0.35, 0.12, 0.1))
     folds = tuple(
-        (float(rng.uniform(2, 7)), float(rng.uniform(2, 7)), float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.1, 0.25)))
+        (
+            float(rng.uniform(2, 7)),
+            float(rng.uniform(2, 7)),
+            float(rng.uniform(0, 2 * np.pi)),
+            float(rng.uniform(0.1, 0.25)),
+        )
         for _ in range(3)
     )
     return Fabric(

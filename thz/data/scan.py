@@ -1,0 +1,294 @@
+"""One scanner for every data source: find images, parse names, pair, check, and list problems.
+
+Sources are a folder of PNGs (flat or nested `<identity>/<unit>/<file>.png`), or the published
+triplet CSVs (`anchor, positive, negative` and optional `visible_*` columns). Both end in
+`build_manifest`, which checks every file the same way and returns one row per usable THz image
+plus a list of problems, each naming the file and what was expected. `data.strict` decides
+whether problems stop the run (DataError with the full list) or drop the files concerned.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from thz.config import DataConfig
+from thz.data.naming import IMAGE_SUFFIXES, NAME_PATTERN, POSTURES, FileNameError, ParsedName, parse_name
+from thz.data.problems import DataError, Problem
+from thz.data.triplet_csv import read_triplet_csvs
+
+MANIFEST_COLUMNS = (
+    "path",
+    "identity",
+    "posture",
+    "posture_name",
+    "concealed",
+    "sample",
+    "target",
+    "pair_exact",
+    "visible",
+)
+
+
+@dataclass
+class ScanResult:
+    manifest: pd.DataFrame  # one row per usable THz image, columns MANIFEST_COLUMNS
+    problems: list[Problem]
+
+
+def display_path(path: Path) -> str:
+    """Path relative to the working directory when inside it (stable across clones), else absolute."""
+    path = Path(os.path.abspath(path))
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def list_files(root: Path) -> list[Path]:
+    """Every file below `root`, sorted, skipping hidden files and folders (.DS_Store, .git, ...)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+    return found
+
+
+def check_image(path: Path, size: int | None, mode: str | None) -> Problem | None:
+    """Decode the file fully; with `size`/`mode`, also require that geometry and pixel format."""
+    if not path.is_file():
+        return Problem(display_path(path), "missing_file", "file does not exist")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return Problem(display_path(path), "not_image", f"not an image file (expected {'/'.join(IMAGE_SUFFIXES)})")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            actual_mode, actual_size = img.mode, img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        return Problem(display_path(path), "unreadable", f"cannot be decoded as an image ({err})")
+    if size is not None and actual_size != (size, size):
+        return Problem(
+            display_path(path), "bad_size", f"expected {size}x{size} pixels, got {actual_size[0]}x{actual_size[1]}"
+        )
+    if mode is not None and actual_mode != mode:
+        return Problem(
+            display_path(path), "bad_mode", f"expected 8-bit grayscale (PNG mode {mode}), got mode {actual_mode}"
+        )
+    return None
+
+
+def scan(cfg: DataConfig) -> ScanResult:
+    """Scan the configured source (`data.source`) and check it; see build_manifest."""
+    root = Path(cfg.dir)
+    if not root.is_dir():
+        raise DataError(f"data.dir: folder '{cfg.dir}' not found (data.source={cfg.source})")
+    visible_root = Path(cfg.visible_dir) if cfg.visible_dir else None
+    if visible_root is not None and not visible_root.is_dir():
+        raise DataError(f"data.visible_dir: folder '{cfg.visible_dir}' not found")
+    if cfg.source == "triplets":
+        files, pairs, visible = read_triplet_csvs(root)
+    else:
+        files, pairs, visible = list_files(root), None, {}
+    if not files:
+        raise DataError(
+            f"data.dir: no images in '{cfg.dir}' (expected {NAME_PATTERN} files; "
+            f"with data.source={cfg.source}, point data.dir at your data)"
+        )
+    visible_files = list_files(visible_root) if visible_root else []
+    return build_manifest(files, cfg, pairs=pairs, visible=visible, visible_files=visible_files)
+
+
+def build_manifest(
+    files: list[Path],
+    cfg: DataConfig,
+    pairs: dict[Path, Path] | None = None,
+    visible: dict[Path, Path] | None = None,
+    visible_files: list[Path] = (),
+) -> ScanResult:
+    """Check THz files and pair them; return the manifest of usable images and every problem.
+
+    `pairs` maps a concealed image to its unconcealed partner explicitly (triplet CSVs); without
+    it, the partner is the unconcealed image with the same identity, posture and sample, or else
+    the first unconcealed image of the same identity and posture (`pair_exact` False).
+    `visible` maps THz paths to visible companions explicitly; otherwise companions are found in
+    `visible_files` by the same parsed name. Raises DataError when `cfg.strict` and problems exist.
+    """
+    problems: list[Problem] = []
+    parsed: dict[Path, ParsedName] = {}
+    for path in files:
+        problem = check_image(path, cfg.image_size, "L")
+        if problem is None:
+            try:
+                parsed[path] = parse_name(path)
+            except FileNameError as err:
+                problem = Problem(display_path(path), "bad_name", str(err))
+        if problem:
+            problems.append(problem)
+    parsed, dupes = _drop_duplicates(parsed)
+    problems += dupes
+    companions, vis_problems = _visible_companions(parsed, visible or {}, visible_files)
+    problems += vis_problems
+    targets, pair_problems = _pair(parsed, pairs)
+    problems += pair_problems
+    for path in [p for p, n in parsed.items() if n.concealed and p not in targets]:
+        del parsed[path]
+    parsed, few = _drop_small_identities(parsed, cfg.min_pairs_per_identity)
+    problems += few
+    if problems and cfg.strict:
+        raise DataError(
+            f"{len(problems)} data problem(s) found (data.strict is true; set it to false to "
+            "skip these files instead):",
+            problems,
+        )
+    rows = []
+    for path, name in parsed.items():
+        target, exact = targets.get(path, (None, False))
+        rows.append(
+            {
+                "path": display_path(path),
+                "identity": name.identity,
+                "posture": name.posture,
+                "posture_name": POSTURES[name.posture],
+                "concealed": name.concealed,
+                "sample": name.sample,
+                "target": display_path(target) if target else "",
+                "pair_exact": bool(exact),
+                "visible": display_path(companions[path]) if path in companions else "",
+            }
+        )
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    manifest = manifest.sort_values(["identity", "posture", "concealed", "sample"], kind="stable")
+    return ScanResult(manifest=manifest.reset_index(drop=True), problems=problems)
+
+
+def _drop_duplicates(parsed: dict[Path, ParsedName]):
+    seen: dict[tuple, Path] = {}
+    problems = []
+    for path, name in list(parsed.items()):
+        key = (*name.key, name.concealed)
+        if key in seen:
+            problems.append(
+                Problem(
+                    display_path(path),
+                    "duplicate",
+                    f"same identity, posture code and sample as '{display_path(seen[key])}'",
+                )
+            )
+            del parsed[path]
+        else:
+            seen[key] = path
+    return parsed, problems
+
+
+def _visible_companions(parsed, explicit: dict[Path, Path], visible_files):
+    """Visible image per THz path: explicit ones (CSV columns), else the same parsed name."""
+    by_key = {}
+    for path in visible_files:
+        try:
+            name = parse_name(path)
+        except FileNameError:
+            continue  # unrelated files beside visible images are not THz data problems
+        by_key[(*name.key, name.concealed)] = path
+    companions, problems = {}, []
+    for path, name in parsed.items():
+        vis = explicit.get(path) or by_key.get((*name.key, name.concealed))
+        if vis is None:
+            continue
+        problem = check_image(vis, None, None)
+        if problem:
+            problems.append(Problem(problem.path, "visible_" + problem.kind, problem.message))
+        else:
+            companions[path] = vis
+    return companions, problems
+
+
+def _pair(parsed: dict[Path, ParsedName], explicit: dict[Path, Path] | None):
+    """Target (unconcealed partner) per concealed image, and problems for those without one."""
+    exact, by_group = {}, defaultdict(list)
+    for path, name in parsed.items():
+        if not name.concealed:
+            exact[name.key] = path
+            by_group[(name.identity, name.posture)].append(path)
+    targets, problems = {}, []
+    for path, name in parsed.items():
+        if not name.concealed:
+            continue
+        if explicit is not None:
+            partner = explicit.get(path)
+            p_name = parsed.get(partner)
+            if p_name is None or p_name.concealed or (p_name.identity, p_name.posture) != (name.identity, name.posture):
+                problems.append(
+                    Problem(
+                        display_path(path),
+                        "no_partner",
+                        f"its positive '{display_path(partner) if partner else ''}' is not a usable "
+                        f"unconcealed image of identity {name.identity}, posture {POSTURES[name.posture]}",
+                    )
+                )
+                continue
+            targets[path] = (partner, p_name.sample == name.sample)
+        elif name.key in exact:
+            targets[path] = (exact[name.key], True)
+        elif by_group[(name.identity, name.posture)]:
+            targets[path] = (by_group[(name.identity, name.posture)][0], False)
+        else:
+            problems.append(
+                Problem(
+                    display_path(path),
+                    "no_partner",
+                    f"no unconcealed image (code n{name.posture + 1}n) of identity {name.identity} "
+                    f"in posture {POSTURES[name.posture]}",
+                )
+            )
+    return targets, problems
+
+
+def _drop_small_identities(parsed: dict[Path, ParsedName], min_pairs: int):
+    pairs = Counter(n.identity for n in parsed.values() if n.concealed)
+    identities = {n.identity for n in parsed.values()}
+    problems = []
+    for ident in sorted(identities):
+        if pairs[ident] < min_pairs:
+            problems.append(
+                Problem(
+                    f"identity {ident}",
+                    "few_images",
+                    f"identity has {pairs[ident]} concealed/unconcealed "
+                    f"pair(s), expected at least data.min_pairs_per_identity={min_pairs}",
+                )
+            )
+    small = {p.path.removeprefix("identity ") for p in problems}
+    return {p: n for p, n in parsed.items() if n.identity not in small}, problems
+
+
+def summarise(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Counts per identity x posture: concealed, unconcealed and pairs with an exact sample match."""
+    frame = manifest.assign(
+        unconcealed=~manifest.concealed.astype(bool),
+        exact=manifest.concealed.astype(bool) & manifest.pair_exact.astype(bool),
+    )
+    grouped = frame.groupby(["identity", "posture_name"], sort=True)
+    summary = grouped.agg(
+        concealed=("concealed", "sum"), unconcealed=("unconcealed", "sum"), exact_pairs=("exact", "sum")
+    ).reset_index()
+    order = {name: i for i, name in enumerate(POSTURES)}
+    return summary.sort_values(
+        ["identity", "posture_name"], key=lambda s: s.map(order) if s.name == "posture_name" else s
+    )
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a manifest or per-image table back with the column types the scanner wrote."""
+    text_columns = {c: str for c in ("path", "identity", "posture_name", "sample", "target", "visible")}
+    frame = pd.read_csv(path, dtype=text_columns, keep_default_na=False)
+    missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: not a manifest, missing column(s) {', '.join(missing)}")
+    for column in ("concealed", "pair_exact"):
+        frame[column] = frame[column].astype(str).str.lower().eq("true")
+    return frame

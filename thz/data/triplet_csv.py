@@ -1,0 +1,68 @@
+"""The published triplet CSVs as a description of a dataset, and our split in the same format.
+
+Columns: `anchor` (concealed THz), `positive` (unconcealed THz of the same identity, posture and
+sample: the verification positive and the reconstruction target), `negative` (concealed THz of
+another identity); optionally `visible_concealed`, `visible_unconcealed`, `visible_negative`.
+Reading keeps only what the rows say about files: which images exist, which concealed image
+pairs with which unconcealed one, and which visible image goes with which THz image. The
+scanner then checks all of it like a folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from thz.data.problems import DataError
+
+TRIPLET_COLUMNS = ("anchor", "positive", "negative")
+VISIBLE_COLUMNS = ("visible_concealed", "visible_unconcealed", "visible_negative")
+
+
+def read_triplet_csvs(folder: Path) -> tuple[list[Path], dict[Path, Path], dict[Path, Path]]:
+    """Read every `*.csv` in `folder`: (THz files, anchor -> positive, THz -> visible companion).
+
+    Relative paths are taken relative to the CSV's folder first, then to the working directory.
+    Raises DataError naming the CSV when a required column is missing or a row contradicts
+    another (one anchor with two different positives).
+    """
+    csvs = sorted(folder.glob("*.csv"))
+    if not csvs:
+        raise DataError(
+            f"data.dir: no triplet CSV files in '{folder}' (data.source=triplets expects "
+            f"CSVs with columns {', '.join(TRIPLET_COLUMNS)})"
+        )
+    files: dict[Path, None] = {}
+    pairs: dict[Path, Path] = {}
+    visible: dict[Path, Path] = {}
+    for csv in csvs:
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        missing = [c for c in TRIPLET_COLUMNS if c not in table.columns]
+        if missing:
+            raise DataError(
+                f"{csv}: missing column(s) {', '.join(missing)} (expected {', '.join(TRIPLET_COLUMNS)}"
+                f" and optionally {', '.join(VISIBLE_COLUMNS)})"
+            )
+        for row_no, row in enumerate(table.itertuples(index=False), start=2):
+            anchor, positive, negative = (_resolve(getattr(row, c), csv) for c in TRIPLET_COLUMNS)
+            for path in (anchor, positive, negative):
+                files[path] = None
+            if pairs.setdefault(anchor, positive) != positive:
+                raise DataError(
+                    f"{csv}, line {row_no}: anchor '{anchor}' has positive '{positive}' here but "
+                    f"'{pairs[anchor]}' on an earlier row"
+                )
+            for thz_path, column in zip((anchor, positive, negative), VISIBLE_COLUMNS, strict=True):
+                value = getattr(row, column, "")
+                if value:
+                    visible[thz_path] = _resolve(value, csv)
+    return list(files), pairs, visible
+
+
+def _resolve(value: str, csv: Path) -> Path:
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    beside = csv.parent / path
+    return beside if beside.exists() else Path(value)
