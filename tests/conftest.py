@@ -1,0 +1,53 @@
+"""Shared test helpers: tiny datasets written as real PNG files in temporary folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from thz.config import DataConfig
+from thz.data.naming import format_name
+
+
+def write_png(path: Path, size: int = 16, mode: str = "L", seed: int = 0) -> Path:
+    """A random image of the given size and PIL mode, saved as PNG (parents created)."""
+    rng = np.random.default_rng(seed)
+    shape = (size, size) if mode == "L" else (size, size, len(mode))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode=mode).save(path)
+    return path
+
+
+def write_dataset(root: Path, identities=("a", "b", "c"), postures=range(5), samples=(1, 2), size: int = 16,
+                  visible_root: Path | None = None, nested: bool = False) -> list[Path]:
+    """Concealed and unconcealed THz PNGs in the published naming (flat, or nested
+    `<identity>/<unit>/<file>.png`), plus RGB visible companions under `visible_root`."""
+    written = []
+    for i, ident in enumerate(identities):
+        for p in postures:
+            for s in samples:
+                for concealed in (True, False):
+                    name = format_name(ident, p, concealed, s)
+                    rel = Path(ident) / "unit1" / name if nested else Path(name)
+                    written.append(write_png(root / rel, size, seed=i * 1000 + p * 10 + s))
+                    if visible_root is not None:
+                        write_png(visible_root / rel, size * 2, mode="RGB", seed=s)
+    return written
+
+
+def data_config(root: Path, visible_root: Path | None = None, **overrides) -> DataConfig:
+    """A DataConfig for a tiny test folder (16 px images)."""
+    values = dict(source="folder", dir=str(root), visible_dir=str(visible_root or ""), image_size=16)
+    values.update(overrides)
+    return DataConfig(**values)
+
+
+@pytest.fixture
+def tiny_folder(tmp_path: Path) -> Path:
+    """3 identities x 5 postures x 2 samples, concealed and unconcealed, 16 px, flat."""
+    root = tmp_path / "thz"
+    write_dataset(root)
+    return root

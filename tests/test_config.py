@@ -1,0 +1,77 @@
+"""params.yaml loads strictly: typos and out-of-range values fail naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from thz.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_params_yaml_loads_and_equals_the_defaults():
+    # thz/config.py is the one place defaults live; params.yaml spells them out for DVC.
+    assert load_config(ROOT / "params.yaml") == Config()
+
+
+def test_round_trip_through_plain_dict():
+    cfg = Config()
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_typo_names_key_and_closest_valid_one():
+    with pytest.raises(ConfigError, match=r"unknown key 'trian'.*") as err:
+        config_from_dict({"trian": {"epochs": 3}})
+    assert "valid keys" in str(err.value)
+    with pytest.raises(ConfigError, match=r"unknown key 'simulate.identites'; did you mean 'simulate.identities'"):
+        config_from_dict({"simulate": {"identites": 10}})
+
+
+def test_out_of_range_names_key_and_range():
+    with pytest.raises(ConfigError, match=r"'simulate.noise' = 2.0 is out of range \[0.0, 0.5\]"):
+        config_from_dict({"simulate": {"noise": 2.0}})
+    with pytest.raises(ConfigError, match=r"'split.folds' = 0 is out of range"):
+        config_from_dict({"split": {"folds": 0}})
+
+
+def test_wrong_types_and_choices():
+    with pytest.raises(ConfigError, match="'simulate.identities' must be an integer"):
+        config_from_dict({"simulate": {"identities": 2.5}})
+    with pytest.raises(ConfigError, match="'data.strict' must be true or false"):
+        config_from_dict({"data": {"strict": "yes"}})
+    with pytest.raises(ConfigError, match=r"'data.source' must be one of \['simulated', 'folder', 'triplets'\]"):
+        config_from_dict({"data": {"source": "webcam"}})
+    with pytest.raises(ConfigError, match="'split' must be a section"):
+        config_from_dict({"split": 3})
+
+
+def test_identity_names_must_be_quoted_strings():
+    with pytest.raises(ConfigError, match=r"split.test_identities\[1\]' must be a string; quote it"):
+        config_from_dict({"split": {"test_identities": ["s01", 7]}})
+    cfg = config_from_dict({"split": {"test_identities": ["s01", "07"]}})
+    assert cfg.split.test_identities == ("s01", "07")
+
+
+def test_ints_are_accepted_for_floats():
+    assert config_from_dict({"simulate": {"noise": 0}}).simulate.noise == 0.0
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_every_stage_params_section_exists():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    sections = set(config_to_dict(Config()))
+    for name, stage in stages.items():
+        for entry in stage.get("params", []):
+            key = entry if isinstance(entry, str) else next(iter(entry))
+            assert key.split(".")[0] in sections, f"stage {name} lists unknown params section {key}"

@@ -1,0 +1,100 @@
+"""A real `dvc repro` of the data stages on a tiny parameter set, in a temporary copy of the repo."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import write_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "simulate": {"identities": 6, "samples": 2, "image_size": 32, "visible_size": 32},
+    "data": {"image_size": 32},
+    "split": {"n_val_identities": 2, "n_test_identities": 2},
+}
+pytestmark = pytest.mark.slow
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]  # stages' `python`
+    return env
+
+
+def _run(args, cwd: Path) -> str:
+    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """The committed project files (git ls-files) copied into a fresh git repository."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    dest = tmp_path / "repo"
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    for rel in ("dvc.lock", "metrics"):  # start as a fresh clone would before its first repro
+        target = dest / rel
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    for section, values in TINY.items():
+        params[section].update(values)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny"]):
+        _run(cmd, dest)
+    return dest
+
+
+def _finite_numbers(value) -> list[float]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _finite_numbers(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _finite_numbers(v)]
+    return [value] if isinstance(value, int | float) and not isinstance(value, bool) else []
+
+
+def test_repro_simulated_then_nothing_to_do(repo: Path):
+    _run(["dvc", "repro"], repo)
+    data = json.loads((repo / "metrics/data.json").read_text())
+    assert data["images"] == 6 * 5 * 2 * 2 and data["identities"] == 6 and data["problems"] == 0
+    split = json.loads((repo / "metrics/split.json").read_text())
+    assert sorted(split["train"] + split["val"] + split["test"]) == [f"s{i:02d}" for i in range(1, 7)]
+    baseline = json.loads((repo / "metrics/pixel_baseline.json").read_text())
+    numbers = _finite_numbers(baseline)
+    assert numbers and all(math.isfinite(x) for x in numbers)
+    assert 0.0 <= baseline["verification"]["auc"] <= 1.0
+    triplets = pd.read_csv(repo / "data/split/fold_0/train.csv")
+    assert list(triplets.columns) == ["anchor", "positive", "negative", "visible_concealed",
+                                      "visible_unconcealed", "visible_negative"]
+    assert (repo / "metrics/contact_sheet.png").stat().st_size > 1000
+    again = _run(["dvc", "repro"], repo)
+    assert "Data and pipelines are up to date" in again
+
+
+def test_repro_on_a_folder_of_real_format_images(repo: Path, tmp_path: Path):
+    folder = tmp_path / "real"
+    write_dataset(folder / "thz", identities=("p1", "p2", "p3", "p4", "p5", "p6"), size=32, nested=True)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"].update(source="folder", dir=str(folder / "thz"))
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = _run(["dvc", "repro"], repo)
+    assert "simulation skipped" in out
+    assert [p.name for p in (repo / "data/simulated/thz").iterdir()] == [".skipped"]
+    manifest = pd.read_csv(repo / "data/manifest.csv", dtype=str)
+    assert len(manifest) == 6 * 5 * 2 * 2 and set(manifest.identity) == {f"p{i}" for i in range(1, 7)}
+    assert manifest.visible.isna().all()  # the simulated visible folder is empty in this mode
+    assert "val" in pd.read_csv(repo / "data/split/fold_0/images.csv").split.unique()
