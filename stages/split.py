@@ -21,6 +21,7 @@ def main(argv=None) -> None:
     cfg = load_config(args.params)
     manifest = read_manifest(args.manifest)
     splits = split_identities(manifest.identity.tolist(), cfg.split, cfg.seed)
+    image_counts = []
     with atomic_directory(args.out) as tmp:
         for fold, split in enumerate(splits):
             images = assign_parts(manifest, split)
@@ -30,11 +31,14 @@ def main(argv=None) -> None:
                 triplets = make_triplets(images[images.split == part], np.random.default_rng([cfg.seed, fold, code]))
                 triplets.to_csv(tmp / f"fold_{fold}" / f"{part}.csv", index=False)
             counts = images.groupby("split").size().to_dict()
+            image_counts.append({p: int(counts.get(p, 0)) for p in PARTS})
             print(
                 f"fold {fold}: "
                 + ", ".join(f"{p} {len(getattr(split, p))} identities / {counts.get(p, 0)} images" for p in PARTS)
             )
     record = {part: list(getattr(splits[0], part)) for part in PARTS}
+    record["n_identities"] = {part: len(getattr(splits[0], part)) for part in PARTS}
+    record["n_images"] = image_counts[0]
     if len(splits) > 1:
         record["folds"] = [{part: list(getattr(s, part)) for part in PARTS} for s in splits]
     write_json(args.metrics, record)
