@@ -21,8 +21,15 @@ def write_png(path: Path, size: int = 16, mode: str = "L", seed: int = 0) -> Pat
     return path
 
 
-def write_dataset(root: Path, identities=("a", "b", "c"), postures=range(5), samples=(1, 2), size: int = 16,
-                  visible_root: Path | None = None, nested: bool = False) -> list[Path]:
+def write_dataset(
+    root: Path,
+    identities=("a", "b", "c"),
+    postures=range(5),
+    samples=(1, 2),
+    size: int = 16,
+    visible_root: Path | None = None,
+    nested: bool = False,
+) -> list[Path]:
     """Concealed and unconcealed THz PNGs in the published naming (flat, or nested
     `<identity>/<unit>/<file>.png`), plus RGB visible companions under `visible_root`."""
     written = []

@@ -53,8 +53,11 @@ def repo(tmp_path: Path) -> Path:
     for section, values in TINY.items():
         params[section].update(values)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny"],
+    ):
         _run(cmd, dest)
     return dest
 
@@ -78,8 +81,14 @@ def test_repro_simulated_then_nothing_to_do(repo: Path):
     assert numbers and all(math.isfinite(x) for x in numbers)
     assert 0.0 <= baseline["verification"]["auc"] <= 1.0
     triplets = pd.read_csv(repo / "data/split/fold_0/train.csv")
-    assert list(triplets.columns) == ["anchor", "positive", "negative", "visible_concealed",
-                                      "visible_unconcealed", "visible_negative"]
+    assert list(triplets.columns) == [
+        "anchor",
+        "positive",
+        "negative",
+        "visible_concealed",
+        "visible_unconcealed",
+        "visible_negative",
+    ]
     assert (repo / "metrics/contact_sheet.png").stat().st_size > 1000
     again = _run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again

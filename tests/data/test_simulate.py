@@ -69,8 +69,13 @@ def test_written_dataset_scans_cleanly_and_is_prefix_stable(tmp_path):
         assert (tmp_path / "a" / "thz" / name).read_bytes() == (tmp_path / "b" / "thz" / name).read_bytes()
     with Image.open(tmp_path / "a" / "thz" / names[0]) as img:
         assert img.mode == "L" and img.size == (32, 32)
-    cfg = DataConfig(source="folder", dir=str(tmp_path / "b" / "thz"), visible_dir=str(tmp_path / "b" / "vis"),
-                     image_size=32, strict=True)
+    cfg = DataConfig(
+        source="folder",
+        dir=str(tmp_path / "b" / "thz"),
+        visible_dir=str(tmp_path / "b" / "vis"),
+        image_size=32,
+        strict=True,
+    )
     result = scan(cfg)
     assert len(result.manifest) == 30 and not result.problems
     assert result.manifest.pair_exact[result.manifest.concealed].all()

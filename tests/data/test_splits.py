@@ -68,10 +68,28 @@ def _images(identities=("a", "b", "c"), visible=True) -> pd.DataFrame:
         for p in range(5):
             for s in ("1", "2"):
                 conc, tgt = f"{ident}_b{p + 1}b_{s}.png", f"{ident}_n{p + 1}n_{s}.png"
-                rows.append(dict(path=conc, identity=ident, posture=p, concealed=True, sample=s, target=tgt,
-                                 visible=("v/" + conc) if visible else ""))
-                rows.append(dict(path=tgt, identity=ident, posture=p, concealed=False, sample=s, target="",
-                                 visible=("v/" + tgt) if visible else ""))
+                rows.append(
+                    dict(
+                        path=conc,
+                        identity=ident,
+                        posture=p,
+                        concealed=True,
+                        sample=s,
+                        target=tgt,
+                        visible=("v/" + conc) if visible else "",
+                    )
+                )
+                rows.append(
+                    dict(
+                        path=tgt,
+                        identity=ident,
+                        posture=p,
+                        concealed=False,
+                        sample=s,
+                        target="",
+                        visible=("v/" + tgt) if visible else "",
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -95,5 +113,8 @@ def test_triplets_without_visible_data_have_three_columns():
 
 def test_assign_parts_labels_every_image():
     images = assign_parts(_images(), IdentitySplit(train=("a",), val=("b",), test=("c",)))
-    assert images.groupby("identity").split.unique().map(list).to_dict() == {"a": ["train"], "b": ["val"],
-                                                                             "c": ["test"]}
+    assert images.groupby("identity").split.unique().map(list).to_dict() == {
+        "a": ["train"],
+        "b": ["val"],
+        "c": ["test"],
+    }

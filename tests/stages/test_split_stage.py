@@ -31,8 +31,9 @@ def _manifest(tmp_path: Path) -> Path:
 def _split(tmp_path: Path, manifest: Path, name: str, seed: int, **split) -> tuple[Path, dict]:
     out, metrics = tmp_path / name, tmp_path / f"{name}.json"
     params = _params(tmp_path / f"{name}.yaml", seed, **split)
-    split_stage.main(["--params", str(params), "--manifest", str(manifest), "--out", str(out),
-                      "--metrics", str(metrics)])
+    split_stage.main(
+        ["--params", str(params), "--manifest", str(manifest), "--out", str(out), "--metrics", str(metrics)]
+    )
     return out, json.loads(metrics.read_text())
 
 

@@ -17,7 +17,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NAME_PATTERN = "<identity>_<b1b..b5b|n1n..n5n>_<sample>.png"
 
 _CODE = re.compile(r"^(?:b([1-5])b|n([1-5])n)$")
-_TOKEN = re.compile(r"^[A-Za-z0-9-]+$")
+_SAMPLE = re.compile(r"^[A-Za-z0-9-]+$")
+_IDENTITY = re.compile(r"^[A-Za-z0-9_-]+$")  # underscores: the code token is found from the right
 
 
 class FileNameError(ValueError):
@@ -50,14 +51,16 @@ def format_name(identity: str, posture: int, concealed: bool, sample: int | str)
     return f"{identity}_{posture_code(posture, concealed)}_{sample}.png"
 
 
-def parse_name(path: str | PurePath) -> ParsedName:
+def parse_name(path: str | PurePath, root: str | PurePath | None = None) -> ParsedName:
     """Parse identity, posture, concealment and sample from an image path.
 
     Flat: `s03_b2b_4.png`. Nested (published): `s03/unit1/s03_b2b_4.png` or `s03/unit1/b2b_4.png`.
     The identity in the file name wins; without one, the folder two levels up is the identity, as
-    in the published loader. Raises FileNameError with the expected pattern.
+    in the published loader. With `root`, only folders below it count, so a flat data folder
+    never lends its parent's name as an identity. Raises FileNameError with the expected pattern.
     """
     path = PurePath(path)
+    folders = path.relative_to(root).parts if root is not None else path.parts
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise FileNameError(f"'{path.name}': not an image file name (expected {NAME_PATTERN})")
     tokens = path.stem.split("_")
@@ -67,16 +70,16 @@ def parse_name(path: str | PurePath) -> ParsedName:
             f"'{path.name}': expected {NAME_PATTERN} (posture code b1b..b5b or n1n..n5n followed by a sample number)"
         )
     sample = tokens[-1]
-    if not _TOKEN.match(sample):
+    if not _SAMPLE.match(sample):
         raise FileNameError(f"'{path.name}': sample '{sample}' must be letters, digits or '-'")
-    folder_identity = path.parts[-3] if len(path.parts) >= 3 else None
+    folder_identity = folders[-3] if len(folders) >= 3 else None
     identity = "_".join(tokens[:-2]) or folder_identity
     if not identity:
         raise FileNameError(
             f"'{path}': no identity in the name and no `<identity>/<unit>/` folders above it (expected {NAME_PATTERN})"
         )
-    if not _TOKEN.match(identity):
-        raise FileNameError(f"'{path.name}': identity '{identity}' must be letters, digits or '-'")
+    if not _IDENTITY.match(identity):
+        raise FileNameError(f"'{path.name}': identity '{identity}' must be letters, digits, '_' or '-'")
     match = _CODE.match(tokens[-2])
     digit = match.group(1) or match.group(2)
     return ParsedName(identity=identity, posture=int(digit) - 1, concealed=bool(match.group(1)), sample=sample)

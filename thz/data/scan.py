@@ -100,7 +100,15 @@ def scan(cfg: DataConfig) -> ScanResult:
             f"with data.source={cfg.source}, point data.dir at your data)"
         )
     visible_files = list_files(visible_root) if visible_root else []
-    return build_manifest(files, cfg, pairs=pairs, visible=visible, visible_files=visible_files)
+    return build_manifest(
+        files,
+        cfg,
+        pairs=pairs,
+        visible=visible,
+        visible_files=visible_files,
+        root=None if cfg.source == "triplets" else root,
+        visible_root=visible_root,
+    )
 
 
 def build_manifest(
@@ -109,14 +117,18 @@ def build_manifest(
     pairs: dict[Path, Path] | None = None,
     visible: dict[Path, Path] | None = None,
     visible_files: list[Path] = (),
+    root: Path | None = None,
+    visible_root: Path | None = None,
 ) -> ScanResult:
     """Check THz files and pair them; return the manifest of usable images and every problem.
 
-    `pairs` maps a concealed image to its unconcealed partner explicitly (triplet CSVs); without
-    it, the partner is the unconcealed image with the same identity, posture and sample, or else
-    the first unconcealed image of the same identity and posture (`pair_exact` False).
-    `visible` maps THz paths to visible companions explicitly; otherwise companions are found in
-    `visible_files` by the same parsed name. Raises DataError when `cfg.strict` and problems exist.
+    `pairs` maps a concealed image to its unconcealed partner explicitly (triplet CSVs). For the
+    others (and images that are only negatives there), the partner is the unconcealed image with
+    the same identity, posture and sample, or else the first unconcealed image of the same
+    identity and posture (`pair_exact` False). `visible` maps THz paths to visible companions
+    explicitly; otherwise companions are found in `visible_files` by the same parsed name.
+    `root` and `visible_root` are the scanned folders: an identity is taken from folder names
+    below them only. Raises DataError when `cfg.strict` and problems exist.
     """
     problems: list[Problem] = []
     parsed: dict[Path, ParsedName] = {}
@@ -124,14 +136,14 @@ def build_manifest(
         problem = check_image(path, cfg.image_size, "L")
         if problem is None:
             try:
-                parsed[path] = parse_name(path)
+                parsed[path] = parse_name(path, root)
             except FileNameError as err:
                 problem = Problem(display_path(path), "bad_name", str(err))
         if problem:
             problems.append(problem)
     parsed, dupes = _drop_duplicates(parsed)
     problems += dupes
-    companions, vis_problems = _visible_companions(parsed, visible or {}, visible_files)
+    companions, vis_problems = _visible_companions(parsed, visible or {}, visible_files, visible_root)
     problems += vis_problems
     targets, pair_problems = _pair(parsed, pairs)
     problems += pair_problems
@@ -185,12 +197,12 @@ def _drop_duplicates(parsed: dict[Path, ParsedName]):
     return parsed, problems
 
 
-def _visible_companions(parsed, explicit: dict[Path, Path], visible_files):
+def _visible_companions(parsed, explicit: dict[Path, Path], visible_files, visible_root: Path | None):
     """Visible image per THz path: explicit ones (CSV columns), else the same parsed name."""
     by_key = {}
     for path in visible_files:
         try:
-            name = parse_name(path)
+            name = parse_name(path, visible_root)
         except FileNameError:
             continue  # unrelated files beside visible images are not THz data problems
         by_key[(*name.key, name.concealed)] = path
@@ -218,15 +230,15 @@ def _pair(parsed: dict[Path, ParsedName], explicit: dict[Path, Path] | None):
     for path, name in parsed.items():
         if not name.concealed:
             continue
-        if explicit is not None:
-            partner = explicit.get(path)
+        if explicit is not None and path in explicit:
+            partner = explicit[path]
             p_name = parsed.get(partner)
             if p_name is None or p_name.concealed or (p_name.identity, p_name.posture) != (name.identity, name.posture):
                 problems.append(
                     Problem(
                         display_path(path),
                         "no_partner",
-                        f"its positive '{display_path(partner) if partner else ''}' is not a usable "
+                        f"its positive '{display_path(partner)}' is not a usable "
                         f"unconcealed image of identity {name.identity}, posture {POSTURES[name.posture]}",
                     )
                 )

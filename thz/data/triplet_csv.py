@@ -10,6 +10,7 @@ scanner then checks all of it like a folder.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -61,8 +62,9 @@ def read_triplet_csvs(folder: Path) -> tuple[list[Path], dict[Path, Path], dict[
 
 
 def _resolve(value: str, csv: Path) -> Path:
+    """Absolute, normalised path, so one file spelt two ways is one file."""
     path = Path(value)
-    if path.is_absolute():
-        return path
-    beside = csv.parent / path
-    return beside if beside.exists() else Path(value)
+    if not path.is_absolute():
+        beside = csv.parent / path
+        path = beside if beside.exists() else path
+    return Path(os.path.abspath(path))
