@@ -35,13 +35,13 @@ def write_dataset(
     written = []
     for i, ident in enumerate(identities):
         for p in postures:
-            for s in samples:
+            for k, s in enumerate(samples):
                 for concealed in (True, False):
                     name = format_name(ident, p, concealed, s)
                     rel = Path(ident) / "unit1" / name if nested else Path(name)
-                    written.append(write_png(root / rel, size, seed=i * 1000 + p * 10 + s))
+                    written.append(write_png(root / rel, size, seed=i * 1000 + p * 10 + k))
                     if visible_root is not None:
-                        write_png(visible_root / rel, size * 2, mode="RGB", seed=s)
+                        write_png(visible_root / rel, size * 2, mode="RGB", seed=k)
     return written
 
 
