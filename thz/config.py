@@ -72,11 +72,72 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """The multi-task network: shared encoder, embedding and posture heads, MoE U-Net decoder."""
+
+    encoder: Literal["unet", "resnet18"] = "unet"
+    width: int = field(default=32, metadata=_range(8, 128))  # stem channels; stages are 1, 2, 4, 8 x width
+    reduction: Literal["conv", "pool"] = "conv"  # published 4x4 stride-4 conv, or global average pooling
+    embedding_dim: int = field(default=128, metadata=_range(8, 1024))
+    embedding_hidden: int = field(default=256, metadata=_range(8, 4096))
+    dropout: float = field(default=0.5, metadata=_range(0.0, 0.95))
+    moe_routing: Literal["oracle", "predicted", "soft"] = "predicted"
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Task losses and their weights (read by every variant, so not distillation settings)."""
+
+    supcon: float = field(default=1.0, metadata=_range(0.0, None))
+    posture: float = field(default=1.0, metadata=_range(0.0, None))
+    recon: float = field(default=1.0, metadata=_range(0.0, None))
+    metric: Literal["supcon", "triplet"] = "supcon"
+    temperature: float = field(default=0.07, metadata=_range(1e-3, 10.0))
+    triplet_margin: float = field(default=0.2, metadata=_range(0.0, 2.0))
+    label_smoothing: float = field(default=0.1, metadata=_range(0.0, 0.9))
+    charbonnier: float = field(default=1.0, metadata=_range(0.0, None))
+    ssim: float = field(default=0.8, metadata=_range(0.0, None))
+    gradient: float = field(default=0.2, metadata=_range(0.0, None))
+    lpips: float = field(default=0.5, metadata=_range(0.0, None))
+    lpips_weights: str = ""  # torchvision vgg16-397923af.pth; empty: look in $TORCH_HOME/hub/checkpoints
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    profile: Literal["none", "gentle", "medium", "strong"] = "gentle"
+    speckle: bool = False  # multiplicative speckle instead of the published additive noise
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping of one training run (baseline, teacher or student)."""
+
+    epochs: int = field(default=60, metadata=_range(1, 100000))
+    identities_per_batch: int = field(default=8, metadata=_range(2, 1024))  # P
+    images_per_identity: int = field(default=4, metadata=_range(2, 1024))  # K
+    lr: float = field(default=1e-3, metadata=_range(1e-7, 1.0))
+    weight_decay: float = field(default=1e-4, metadata=_range(0.0, 1.0))
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = field(default=2.0, metadata=_range(0.0, None))
+    min_lr_ratio: float = field(default=0.01, metadata=_range(0.0, 1.0))
+    grad_clip: float = field(default=1.0, metadata=_range(0.0, None))  # 0 switches clipping off
+    val_every: float = field(default=1.0, metadata=_range(0.01, None))  # in epochs
+    select_metric: Literal["ssim", "posture_acc", "auc", "loss"] = "ssim"
+    resume: bool = False
+    threads: int = field(default=0, metadata=_range(0, 256))  # 0: torch's default
+    bf16: bool = False  # CPU autocast to bfloat16
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = field(default=0, metadata=_range(0, 2**32 - 1))
     simulate: SimulateConfig = SimulateConfig()
     data: DataConfig = DataConfig()
     split: SplitConfig = SplitConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    augment: AugmentConfig = AugmentConfig()
+    train: TrainConfig = TrainConfig()
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

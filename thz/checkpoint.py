@@ -1,0 +1,41 @@
+"""Self-describing checkpoints: state dicts plus plain config values, written atomically and read
+with `torch.load(weights_only=True)` (no pickled code runs when a checkpoint is opened)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from thz.config import Config, config_from_dict
+from thz.files import atomic_path
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, **content: Any) -> None:
+    """torch.save of {format_version, **content} via a temporary file and os.replace."""
+    with atomic_path(path) as tmp:
+        torch.save({"format_version": FORMAT_VERSION, **content}, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: not a thz checkpoint of format {FORMAT_VERSION}")
+    return ckpt
+
+
+def load_model(path: str | Path):
+    """Rebuild the network from the checkpoint's own config and load its weights (strict)."""
+    from thz.models import build_model
+
+    ckpt = load_checkpoint(path)
+    cfg: Config = config_from_dict(ckpt["config"], source=str(path))
+    model = build_model(cfg.model)
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), cfg

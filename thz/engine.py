@@ -1,0 +1,156 @@
+"""The one training loop of every variant: the objective hides what differs between them.
+
+Steps draw identity-balanced batches, augment them on the whole batch, and update with AdamW,
+gradient clipping and a warm-up + cosine learning rate that is a pure function of the step.
+Every `train.val_every` epochs the model is validated, `last.pt` is written (for resume) and
+`best.pt` when the selection metric improves. A non-finite loss stops the run with the step and
+every loss part named; the checkpoints already written stay as they were.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from thz.checkpoint import load_checkpoint, save_checkpoint
+from thz.config import Config, TrainConfig, config_to_dict
+from thz.data.augment import PROFILES, augment_batch
+from thz.data.dataset import PairSet
+from thz.data.samplers import identity_batches
+from thz.losses.reconstruction import ssim_per_sample
+from thz.metrics.verification import cosine_pair_scores, verification_metrics
+from thz.runtime import step_seed
+from thz.tracking import Tracker
+
+HIGHER_IS_BETTER = {"ssim": True, "posture_acc": True, "auc": True, "loss": False}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and every loss part."""
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, cfg: TrainConfig) -> float:
+    """Linear warm-up from 0 to train.lr, then cosine decay to lr * min_lr_ratio (or constant)."""
+    if step < warmup_steps:
+        return cfg.lr * (step + 1) / warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@dataclass
+class FitResult:
+    best_metric: float
+    best_step: int
+    steps: int
+    last_metrics: dict[str, float]
+
+
+@torch.no_grad()
+def validate(model, objective, data: PairSet, batch_size: int = 256) -> dict[str, float]:
+    """Validation metrics on a whole part: objective loss, recon SSIM, posture accuracy (concealed
+    inputs), and verification AUC/EER of concealed probes against unconcealed targets."""
+    was_training = model.training
+    model.eval()
+    emb_in, emb_tgt, ssim, correct, losses = [], [], [], 0, defaultdict(float)
+    for start in range(0, len(data), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        batch = data.batch(index)
+        out = model(batch["input"], batch["posture"])
+        emb_in.append(out.emb)
+        emb_tgt.append(model(batch["target"], decode=False).emb)
+        ssim.append(ssim_per_sample(out.recon, batch["target"]))
+        correct += int((out.posture_logits.argmax(1) == batch["posture"]).sum())
+        for name, value in objective(batch).items():
+            losses[name] += float(value) * len(index)
+    model.train(was_training)
+    ids = data.identity.numpy()
+    scores = cosine_pair_scores(torch.cat(emb_in).numpy(), torch.cat(emb_tgt).numpy())
+    verification = verification_metrics(scores.ravel(), (ids[:, None] == ids[None, :]).ravel())
+    metrics = {f"loss_{k}" if k != "loss" else "loss": v / len(data) for k, v in losses.items()}
+    metrics.update(ssim=float(torch.cat(ssim).mean()), posture_acc=correct / len(data),
+                   auc=verification["auc"], eer=verification["eer"])
+    return metrics
+
+
+def fit(model, objective, train: PairSet, val: PairSet, cfg: Config, out_dir: Path,
+        tracker: Tracker | None = None, on_checkpoint: Callable[[int], None] | None = None) -> FitResult:
+    """Train `model` under `objective`; write out_dir/last.pt and out_dir/best.pt."""
+    tc = cfg.train
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tracker = tracker or Tracker(None)
+    steps_per_epoch = len(identity_batches(train.identity, tc.identities_per_batch, tc.images_per_identity, 0, 0))
+    total = tc.epochs * steps_per_epoch
+    warmup = round(tc.warmup_epochs * steps_per_epoch)
+    val_interval = max(1, round(tc.val_every * steps_per_epoch))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    step, best, best_step, metrics = 0, None, -1, {}
+    if tc.resume and (out_dir / "last.pt").exists():
+        ckpt = load_checkpoint(out_dir / "last.pt")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, best, best_step, metrics = ckpt["step"], ckpt["best_metric"], ckpt["best_step"], ckpt["metrics"]
+        print(f"resuming from {out_dir / 'last.pt'} at step {step} of {total}")
+    profile = PROFILES[cfg.augment.profile]
+    running = defaultdict(list)
+    bar = tqdm(total=total, initial=step, desc="train", unit="step", mininterval=1.0)
+    model.train()
+    while step < total:
+        epoch = step // steps_per_epoch
+        batches = identity_batches(train.identity, tc.identities_per_batch, tc.images_per_identity, cfg.seed, epoch)
+        parts = train_step(model, objective, optimizer, train.batch(batches[step % steps_per_epoch]), profile, cfg,
+                           step, lr_at(step, total, warmup, tc))
+        for name, value in parts.items():
+            running[name].append(value)
+        step += 1
+        bar.update(1)
+        bar.set_postfix({k: f"{np.mean(v[-20:]):.3f}" for k, v in running.items() if k in ("loss", "supcon", "posture", "recon")})
+        if step % val_interval == 0 or step == total:
+            metrics = validate(model, objective, val)
+            score = metrics[tc.select_metric]
+            if best is None or (score > best if HIGHER_IS_BETTER[tc.select_metric] else score < best):
+                best, best_step = score, step
+                save_checkpoint(out_dir / "best.pt", model=model.state_dict(), config=config_to_dict(cfg),
+                                step=step, metrics=metrics)
+            tracker.log(step, {**{f"train/{k}": float(np.mean(v)) for k, v in running.items()},
+                               **{f"val/{k}": v for k, v in metrics.items()}, "lr": lr_at(step - 1, total, warmup, tc)})
+            running.clear()
+            save_checkpoint(out_dir / "last.pt", model=model.state_dict(), optimizer=optimizer.state_dict(),
+                            config=config_to_dict(cfg), step=step, best_metric=best, best_step=best_step,
+                            metrics=metrics)
+            if on_checkpoint is not None:
+                on_checkpoint(step)
+    bar.close()
+    return FitResult(best_metric=best, best_step=best_step, steps=step, last_metrics=metrics)
+
+
+def train_step(model, objective, optimizer, batch, profile, cfg: Config, step: int, lr: float) -> dict[str, float]:
+    """One optimisation step; returns every loss part as a float."""
+    torch.manual_seed(step_seed(cfg.seed, step))  # dropout: the same at this step whatever ran before
+    generator = torch.Generator().manual_seed(step_seed(cfg.seed, step))
+    batch["input"], batch["target"] = augment_batch(batch["input"], batch["target"], profile, generator,
+                                                    speckle=cfg.augment.speckle)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.bf16):
+        parts = objective(batch)
+    loss = parts["loss"]
+    if not torch.isfinite(loss):
+        detail = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+        raise NonFiniteLossError(f"non-finite loss at step {step}: {detail}. Checkpoints written before this "
+                                 "step are kept; lower train.lr or check the data.")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.train.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+    optimizer.step()
+    return {k: float(v) for k, v in parts.items()}

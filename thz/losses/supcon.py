@@ -1,0 +1,46 @@
+"""Metric-learning losses on identity labels: supervised contrastive (default) and batch-hard triplet."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def supcon_loss(emb: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al., NeurIPS 2020, L_out), on identity labels.
+
+    emb (N, D) L2-normalised; labels (N,) identity ids. For anchor i with positives P(i) (same
+    identity, i itself excluded):
+        L_i = -1/|P(i)| sum_{p in P(i)} log( exp(z_i.z_p / t) / sum_{a != i} exp(z_i.z_a / t) )
+    Self is excluded from the denominator. Rule for anchors without a positive: they contribute
+    nothing and are not counted in the mean; if no anchor has one, the loss is 0 (still a graph
+    node). The published code labelled triplet positions instead of identities, making other
+    images of the same person negatives.
+    """
+    n = emb.shape[0]
+    self_mask = torch.eye(n, dtype=torch.bool, device=emb.device)
+    logits = (emb @ emb.T / temperature).masked_fill(self_mask, float("-inf"))  # (N, N), a != i
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positives = (labels[:, None] == labels[None, :]) & ~self_mask
+    counts = positives.sum(dim=1)
+    has_pos = counts > 0
+    if not has_pos.any():
+        return emb.sum() * 0.0
+    pos_log_prob = log_prob.masked_fill(~positives, 0.0).sum(dim=1)  # -inf only on the masked diagonal
+    return -(pos_log_prob[has_pos] / counts[has_pos]).mean()
+
+
+def triplet_loss(emb: torch.Tensor, labels: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
+    """Batch-hard triplet loss (Hermans et al., 2017) on Euclidean distances of unit embeddings:
+    mean over anchors of relu(d(hardest positive) - d(hardest negative) + margin). Anchors without
+    a positive or a negative in the batch are left out (0 if none is left)."""
+    dist = torch.cdist(emb, emb)  # (N, N)
+    same = labels[:, None] == labels[None, :]
+    self_mask = torch.eye(len(labels), dtype=torch.bool, device=emb.device)
+    positives, negatives = same & ~self_mask, ~same
+    valid = positives.any(1) & negatives.any(1)
+    if not valid.any():
+        return emb.sum() * 0.0
+    hardest_pos = dist.masked_fill(~positives, float("-inf")).amax(dim=1)
+    hardest_neg = dist.masked_fill(~negatives, float("inf")).amin(dim=1)
+    return F.relu(hardest_pos - hardest_neg + margin)[valid].mean()

@@ -1,0 +1,63 @@
+"""The one network of every variant: shared encoder, embedding and posture heads, MoE decoder.
+
+The baseline and the student are this class as built by `build_model`; the teacher (a later
+issue) adds a visible encoder and a fusion block through the same builder.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from thz.models.heads import EmbeddingHead, SpatialReduction
+from thz.models.moe_unet import MoEOutput, PostureExperts
+
+ROUTINGS = ("oracle", "predicted", "soft")
+
+
+class NetOutput(NamedTuple):
+    emb: torch.Tensor  # (B, D) identity embedding, unit L2 norm
+    posture_logits: torch.Tensor  # (B, 5)
+    recon: torch.Tensor | None  # (B, 1, H, W) in [0, 1]; None when decode=False
+    moe: MoEOutput | None
+    latent: torch.Tensor  # (B, C) reduced bottleneck (what distillation matches)
+
+
+class MultiTaskNet(nn.Module):
+    def __init__(self, encoder: nn.Module, reduction: SpatialReduction, embedding: EmbeddingHead,
+                 posture_head: nn.Module, decoder: PostureExperts, routing: str = "predicted"):
+        super().__init__()
+        if routing not in ROUTINGS:
+            raise ValueError(f"model.moe_routing must be one of {ROUTINGS}, got {routing!r}")
+        self.encoder, self.reduction, self.embedding = encoder, reduction, embedding
+        self.posture_head, self.decoder, self.routing = posture_head, decoder, routing
+
+    def forward(self, x: torch.Tensor, posture: torch.Tensor | None = None, decode: bool | int = True,
+                routing: str | None = None) -> NetOutput:
+        """x (B, 1, H, W) in [0, 1]; `posture` (B,) true labels, needed by oracle routing (and used
+        by predicted routing while training). `decode`: True reconstructs every sample, an int n
+        only the first n (the rest are encoded for their embeddings only), False none.
+        `routing` overrides the configured one (evaluation reports oracle and predicted)."""
+        features = self.encoder(x)
+        latent = self.reduction(features[-1])
+        emb = self.embedding(latent)
+        logits = self.posture_head(latent)
+        recon, moe = None, None
+        if decode is not False:
+            n = x.shape[0] if decode is True else int(decode)
+            recon, moe = self._decode(
+                [f[:n] for f in features], logits[:n], None if posture is None else posture[:n], routing or self.routing
+            )
+        return NetOutput(emb=emb, posture_logits=logits, recon=recon, moe=moe, latent=latent)
+
+    def _decode(self, features, logits, posture, routing):
+        if routing == "soft":
+            # the gate follows the posture head but does not train it: posture is its own task
+            return self.decoder(features, gate=logits.detach().softmax(dim=1))
+        use_truth = routing == "oracle" or (routing == "predicted" and self.training)
+        if use_truth and posture is None:
+            raise ValueError(f"{routing} routing needs the true posture labels")
+        route = posture if use_truth else logits.argmax(dim=1)
+        return self.decoder(features, route=route)
