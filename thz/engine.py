@@ -77,13 +77,25 @@ def validate(model, objective, data: PairSet, batch_size: int = 256) -> dict[str
     scores = cosine_pair_scores(torch.cat(emb_in).numpy(), torch.cat(emb_tgt).numpy())
     verification = verification_metrics(scores.ravel(), (ids[:, None] == ids[None, :]).ravel())
     metrics = {f"loss_{k}" if k != "loss" else "loss": v / len(data) for k, v in losses.items()}
-    metrics.update(ssim=float(torch.cat(ssim).mean()), posture_acc=correct / len(data),
-                   auc=verification["auc"], eer=verification["eer"])
+    metrics.update(
+        ssim=float(torch.cat(ssim).mean()),
+        posture_acc=correct / len(data),
+        auc=verification["auc"],
+        eer=verification["eer"],
+    )
     return metrics
 
 
-def fit(model, objective, train: PairSet, val: PairSet, cfg: Config, out_dir: Path,
-        tracker: Tracker | None = None, on_checkpoint: Callable[[int], None] | None = None) -> FitResult:
+def fit(
+    model,
+    objective,
+    train: PairSet,
+    val: PairSet,
+    cfg: Config,
+    out_dir: Path,
+    tracker: Tracker | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
+) -> FitResult:
     """Train `model` under `objective`; write out_dir/last.pt and out_dir/best.pt."""
     tc = cfg.train
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,26 +119,54 @@ def fit(model, objective, train: PairSet, val: PairSet, cfg: Config, out_dir: Pa
     while step < total:
         epoch = step // steps_per_epoch
         batches = identity_batches(train.identity, tc.identities_per_batch, tc.images_per_identity, cfg.seed, epoch)
-        parts = train_step(model, objective, optimizer, train.batch(batches[step % steps_per_epoch]), profile, cfg,
-                           step, lr_at(step, total, warmup, tc))
+        parts = train_step(
+            model,
+            objective,
+            optimizer,
+            train.batch(batches[step % steps_per_epoch]),
+            profile,
+            cfg,
+            step,
+            lr_at(step, total, warmup, tc),
+        )
         for name, value in parts.items():
             running[name].append(value)
         step += 1
         bar.update(1)
-        bar.set_postfix({k: f"{np.mean(v[-20:]):.3f}" for k, v in running.items() if k in ("loss", "supcon", "posture", "recon")})
+        bar.set_postfix(
+            {k: f"{np.mean(v[-20:]):.3f}" for k, v in running.items() if k in ("loss", "supcon", "posture", "recon")}
+        )
         if step % val_interval == 0 or step == total:
             metrics = validate(model, objective, val)
             score = metrics[tc.select_metric]
             if best is None or (score > best if HIGHER_IS_BETTER[tc.select_metric] else score < best):
                 best, best_step = score, step
-                save_checkpoint(out_dir / "best.pt", model=model.state_dict(), config=config_to_dict(cfg),
-                                step=step, metrics=metrics)
-            tracker.log(step, {**{f"train/{k}": float(np.mean(v)) for k, v in running.items()},
-                               **{f"val/{k}": v for k, v in metrics.items()}, "lr": lr_at(step - 1, total, warmup, tc)})
+                save_checkpoint(
+                    out_dir / "best.pt",
+                    model=model.state_dict(),
+                    config=config_to_dict(cfg),
+                    step=step,
+                    metrics=metrics,
+                )
+            tracker.log(
+                step,
+                {
+                    **{f"train/{k}": float(np.mean(v)) for k, v in running.items()},
+                    **{f"val/{k}": v for k, v in metrics.items()},
+                    "lr": lr_at(step - 1, total, warmup, tc),
+                },
+            )
             running.clear()
-            save_checkpoint(out_dir / "last.pt", model=model.state_dict(), optimizer=optimizer.state_dict(),
-                            config=config_to_dict(cfg), step=step, best_metric=best, best_step=best_step,
-                            metrics=metrics)
+            save_checkpoint(
+                out_dir / "last.pt",
+                model=model.state_dict(),
+                optimizer=optimizer.state_dict(),
+                config=config_to_dict(cfg),
+                step=step,
+                best_metric=best,
+                best_step=best_step,
+                metrics=metrics,
+            )
             if on_checkpoint is not None:
                 on_checkpoint(step)
     bar.close()
@@ -137,8 +177,9 @@ def train_step(model, objective, optimizer, batch, profile, cfg: Config, step: i
     """One optimisation step; returns every loss part as a float."""
     torch.manual_seed(step_seed(cfg.seed, step))  # dropout: the same at this step whatever ran before
     generator = torch.Generator().manual_seed(step_seed(cfg.seed, step))
-    batch["input"], batch["target"] = augment_batch(batch["input"], batch["target"], profile, generator,
-                                                    speckle=cfg.augment.speckle)
+    batch["input"], batch["target"] = augment_batch(
+        batch["input"], batch["target"], profile, generator, speckle=cfg.augment.speckle
+    )
     for group in optimizer.param_groups:
         group["lr"] = lr
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.bf16):
@@ -146,11 +187,18 @@ def train_step(model, objective, optimizer, batch, profile, cfg: Config, step: i
     loss = parts["loss"]
     if not torch.isfinite(loss):
         detail = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
-        raise NonFiniteLossError(f"non-finite loss at step {step}: {detail}. Checkpoints written before this "
-                                 "step are kept; lower train.lr or check the data.")
+        raise NonFiniteLossError(
+            f"non-finite loss at step {step}: {detail}. Checkpoints written before this "
+            "step are kept; lower train.lr or check the data."
+        )
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if cfg.train.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip or float("inf"))
+    if not torch.isfinite(norm):
+        detail = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+        raise NonFiniteLossError(
+            f"non-finite gradient at step {step} (loss parts: {detail}); the weights were "
+            "not updated and checkpoints written before this step are kept."
+        )
     optimizer.step()
-    return {k: float(v) for k, v in parts.items()}
+    return {k: float(v.detach()) for k, v in parts.items()}

@@ -51,8 +51,9 @@ class PostureExperts(nn.Module):
         growth = max(8, channels[0] // 2)
         self.experts = nn.ModuleList(ExpertDecoder(channels, growth) for _ in range(experts))
 
-    def forward(self, features: list[torch.Tensor], route: torch.Tensor | None = None,
-                gate: torch.Tensor | None = None) -> tuple[torch.Tensor, MoEOutput]:
+    def forward(
+        self, features: list[torch.Tensor], route: torch.Tensor | None = None, gate: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, MoEOutput]:
         """Hard: `route` (B,) expert index per sample. Soft: `gate` (B, E) probabilities; every
         expert runs on every sample and the outputs are mixed (E times the decoder cost)."""
         batch = features[0].shape[0]

@@ -26,16 +26,28 @@ class NetOutput(NamedTuple):
 
 
 class MultiTaskNet(nn.Module):
-    def __init__(self, encoder: nn.Module, reduction: SpatialReduction, embedding: EmbeddingHead,
-                 posture_head: nn.Module, decoder: PostureExperts, routing: str = "predicted"):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        reduction: SpatialReduction,
+        embedding: EmbeddingHead,
+        posture_head: nn.Module,
+        decoder: PostureExperts,
+        routing: str = "predicted",
+    ):
         super().__init__()
         if routing not in ROUTINGS:
             raise ValueError(f"model.moe_routing must be one of {ROUTINGS}, got {routing!r}")
         self.encoder, self.reduction, self.embedding = encoder, reduction, embedding
         self.posture_head, self.decoder, self.routing = posture_head, decoder, routing
 
-    def forward(self, x: torch.Tensor, posture: torch.Tensor | None = None, decode: bool | int = True,
-                routing: str | None = None) -> NetOutput:
+    def forward(
+        self,
+        x: torch.Tensor,
+        posture: torch.Tensor | None = None,
+        decode: bool | int = True,
+        routing: str | None = None,
+    ) -> NetOutput:
         """x (B, 1, H, W) in [0, 1]; `posture` (B,) true labels, needed by oracle routing (and used
         by predicted routing while training). `decode`: True reconstructs every sample, an int n
         only the first n (the rest are encoded for their embeddings only), False none.
