@@ -1,4 +1,5 @@
-"""A real `dvc repro` of the data stages on a tiny parameter set, in a temporary copy of the repo."""
+"""A real `dvc repro` of the pipeline on a tiny parameter set (one epoch of a width-8 model on 32 px
+images of 6 simulated identities), in a temporary copy of the repository."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ TINY = {
     "simulate": {"identities": 6, "samples": 2, "image_size": 32, "visible_size": 32},
     "data": {"image_size": 32},
     "split": {"n_val_identities": 2, "n_test_identities": 2},
+    "model": {"width": 8, "embedding_hidden": 32, "embedding_dim": 16, "reduction": "pool"},
+    "loss": {"lpips": 0.0},
+    "train": {"epochs": 1, "identities_per_batch": 2, "images_per_identity": 2, "warmup_epochs": 0.5},
 }
 pytestmark = pytest.mark.slow
 
@@ -90,6 +94,9 @@ def test_repro_simulated_then_nothing_to_do(repo: Path):
         "visible_negative",
     ]
     assert (repo / "metrics/contact_sheet.png").stat().st_size > 1000
+    live = json.loads((repo / "metrics/baseline_train/metrics.json").read_text())
+    assert 0.0 <= live["val"]["ssim"] <= 1.0 and math.isfinite(live["train"]["loss"])
+    assert (repo / "models/baseline/best.pt").is_file() and (repo / "models/baseline/last.pt").is_file()
     again = _run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again
 
