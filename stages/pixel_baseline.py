@@ -16,7 +16,11 @@ def main(argv=None) -> None:
     result = pixel_baseline(read_manifest(args.images), cfg.seed)
     write_json(args.metrics, result)
     v, p = result["verification"], result["posture"]
-    print(f"pixel baseline: verification AUC {v['auc']:.3f}, EER {v['eer']:.3f}; posture accuracy {p['accuracy']:.3f}")
+    print(
+        f"pixel baseline: verification AUC {v['auc']:.3f}, EER {v['eer']:.3f}; posture accuracy {p['accuracy']:.3f}; "
+        f"recon SSIM input-as-output {result['reconstruction']['ssim_identity']:.3f}, "
+        f"ridge {result['reconstruction']['ssim_ridge']:.3f}"
+    )
 
 
 if __name__ == "__main__":

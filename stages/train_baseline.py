@@ -29,16 +29,26 @@ def main(argv=None) -> None:
     if perceptual is None and cfg.loss.lpips > 0:
         cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, lpips=0.0))  # recorded as off
     model = build_model(cfg.model)
-    print(f"model: {count_parameters(model) / 1e6:.2f} M parameters; train {len(train)} pairs of "
-          f"{len(train.identities)} identities, val {len(val)} pairs of {len(val.identities)}")
+    print(
+        f"model: {count_parameters(model) / 1e6:.2f} M parameters; train {len(train)} pairs of "
+        f"{len(train.identities)} identities, val {len(val)} pairs of {len(val.identities)}"
+    )
     tracker = Tracker(args.live, resume=cfg.train.resume)
     start = time.perf_counter()
     result = fit(model, MultiTaskObjective(model, cfg.loss, perceptual), train, val, cfg, args.out, tracker)
-    tracker.summary({f"best/{cfg.train.select_metric}": result.best_metric, "best/step": result.best_step,
-                     "train_seconds": round(time.perf_counter() - start, 1)})
+    tracker.summary(
+        {
+            f"best/{cfg.train.select_metric}": result.best_metric,
+            "best/step": result.best_step,
+            "train_seconds": round(time.perf_counter() - start, 1),
+        }
+    )
     tracker.close()
-    print(f"best val {cfg.train.select_metric} {result.best_metric:.4f} at step {result.best_step}; "
-          f"last: " + ", ".join(f"{k} {v:.3f}" for k, v in result.last_metrics.items() if k in ("ssim", "posture_acc", "auc")))
+    print(
+        f"best val {cfg.train.select_metric} {result.best_metric:.4f} at step {result.best_step}; "
+        f"last: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result.last_metrics.items() if k in ("ssim", "posture_acc", "auc"))
+    )
 
 
 if __name__ == "__main__":

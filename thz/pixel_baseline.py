@@ -6,12 +6,15 @@ are too easy to tell us anything about the networks.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import torch
 from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score
 
 from thz.data.images import read_stack
+from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.verification import cosine_pair_scores, verification_metrics
 
 
@@ -21,9 +24,10 @@ def pixel_baseline(images: pd.DataFrame, seed: int, components: int = 32) -> dic
     Verification: concealed probes against unconcealed gallery images, all pairs, PCA
     (whitened, fitted on training images of both kinds) then cosine similarity; also restricted
     to same-posture pairs, the easier case. Posture: logistic regression on the pixels of
-    concealed images.
+    concealed images. Reconstruction: see reconstruction_baselines.
     """
     train, test = images[images.split == "train"], images[images.split == "test"]
+    recon = reconstruction_baselines(train, test, seed)
     pixels = {
         part: read_stack(frame.path).reshape(len(frame), -1) for part, frame in (("train", train), ("test", test))
     }
@@ -44,6 +48,25 @@ def pixel_baseline(images: pd.DataFrame, seed: int, components: int = 32) -> dic
             "accuracy": float(accuracy_score(truth, predicted)),
             "macro_f1": float(f1_score(truth, predicted, average="macro")),
         },
+        "reconstruction": recon,
         "test_identities": int(test.identity.nunique()),
         "test_images": int(len(test)),
     }
+
+
+def reconstruction_baselines(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
+    """SSIM to the unconcealed target of (a) the concealed input itself and (b) a ridge regression
+    from concealed pixels to target pixels in a 64-component PCA space, fitted on training pairs."""
+    conc_train, conc_test = train[train.concealed], test[test.concealed]
+    x_train, y_train = read_stack(conc_train.path), read_stack(conc_train.target)
+    x_test, y_test = read_stack(conc_test.path), read_stack(conc_test.target)
+    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+    pca = PCA(n_components=min(64, len(x_train) - 1), random_state=seed).fit(flat(x_train))
+    ridge = Ridge(alpha=10.0).fit(pca.transform(flat(x_train)), flat(y_train))
+    predicted = np.clip(ridge.predict(pca.transform(flat(x_test))), 0, 1).reshape(y_test.shape)
+    target = torch.from_numpy(y_test)[:, None]
+    def ssim_of(a):
+        return float(
+            ssim_per_sample(torch.from_numpy(np.ascontiguousarray(a, np.float32))[:, None], target).mean()
+        )
+    return {"ssim_identity": ssim_of(x_test), "ssim_ridge": ssim_of(predicted)}
