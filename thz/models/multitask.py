@@ -52,6 +52,8 @@ class MultiTaskNet(nn.Module):
         by predicted routing while training). `decode`: True reconstructs every sample, an int n
         only the first n (the rest are encoded for their embeddings only), False none.
         `routing` overrides the configured one (evaluation reports oracle and predicted)."""
+        if routing is not None and routing not in ROUTINGS:
+            raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
         features = self.encoder(x)
         latent = self.reduction(features[-1])
         emb = self.embedding(latent)

@@ -1,0 +1,145 @@
+"""MultiTaskObjective: one forward pass, every unweighted part, and their weighted sum."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from thz.config import LossConfig, ModelConfig
+from thz.losses.objective import MultiTaskObjective
+from thz.losses.reconstruction import reconstruction_terms
+from thz.losses.supcon import supcon_loss, triplet_loss
+from thz.models import build_model
+
+B = 8
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return build_model(ModelConfig(width=8)).train()
+
+
+@pytest.fixture
+def batch() -> dict[str, torch.Tensor]:
+    """4 identities x 2 images, concealed inputs and their unconcealed targets, 64 px."""
+    g = torch.Generator().manual_seed(0)
+    return {
+        "input": torch.rand(B, 1, 64, 64, generator=g),
+        "target": torch.rand(B, 1, 64, 64, generator=g),
+        "identity": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]),
+        "posture": torch.tensor([0, 1, 2, 3, 4, 0, 1, 2]),
+    }
+
+
+def perceptual(pred, target):
+    return (pred - target).abs().flatten(1).mean(1)
+
+
+def capture_output(model) -> list:
+    outputs = []
+    model.register_forward_hook(lambda mod, inp, out: outputs.append(out))
+    return outputs
+
+
+WEIGHTS = LossConfig(supcon=0.7, posture=0.3, recon=2.0, charbonnier=1.5, ssim=0.5, gradient=0.25, lpips=0.4)
+
+
+def test_loss_is_the_weighted_sum_of_the_returned_parts(model, batch):
+    cfg = WEIGHTS
+    parts = MultiTaskObjective(model, cfg, perceptual=perceptual)(batch)
+    assert set(parts) == {
+        "loss",
+        "supcon",
+        "posture",
+        "recon",
+        "charbonnier",
+        "ssim",
+        "gradient",
+        "lpips",
+        "moe_balance",
+    }
+    for name, value in parts.items():
+        assert value.ndim == 0 and torch.isfinite(value), name
+    recon = cfg.charbonnier * parts["charbonnier"] + cfg.ssim * parts["ssim"]
+    recon = recon + cfg.gradient * parts["gradient"] + cfg.lpips * parts["lpips"]
+    torch.testing.assert_close(parts["recon"], recon)
+    total = cfg.supcon * parts["supcon"] + cfg.posture * parts["posture"] + cfg.recon * parts["recon"]
+    torch.testing.assert_close(parts["loss"], total)
+
+
+def test_parts_are_computed_from_one_forward_pass(model, batch):
+    cfg = WEIGHTS
+    outputs = capture_output(model)
+    parts = MultiTaskObjective(model, cfg, perceptual=perceptual)(batch)
+    assert len(outputs) == 1, "inputs and targets are encoded together, once"
+    out = outputs[0]
+    assert out.emb.shape[0] == 2 * B and out.recon.shape[0] == B, "both encoded, only the inputs decoded"
+    identity = torch.cat([batch["identity"], batch["identity"]])
+    posture = torch.cat([batch["posture"], batch["posture"]])
+    torch.testing.assert_close(parts["supcon"], supcon_loss(out.emb, identity, cfg.temperature))
+    expected_ce = F.cross_entropy(out.posture_logits, posture, label_smoothing=cfg.label_smoothing)
+    torch.testing.assert_close(parts["posture"], expected_ce)
+    for name, value in reconstruction_terms(out.recon, batch["target"], perceptual).items():
+        torch.testing.assert_close(parts[name], value.mean(), msg=name)
+    torch.testing.assert_close(parts["moe_balance"], out.moe.balance_loss)
+    # predicted routing in training follows the true postures of the decoded inputs
+    torch.testing.assert_close(out.moe.gate_weights, F.one_hot(batch["posture"], 5).float())
+
+
+def test_loss_backpropagates(model, batch):
+    parts = MultiTaskObjective(model, LossConfig(lpips=0.0))(batch)
+    parts["loss"].backward()
+    grads = [p.grad for p in model.encoder.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_default_weights(model, batch):
+    cfg = LossConfig()
+    parts = MultiTaskObjective(model, cfg)(batch)
+    torch.testing.assert_close(parts["loss"], parts["supcon"] + parts["posture"] + parts["recon"])
+    torch.testing.assert_close(parts["recon"], parts["charbonnier"] + 0.8 * parts["ssim"] + 0.2 * parts["gradient"])
+
+
+def test_triplet_metric_replaces_supcon(model, batch):
+    cfg = LossConfig(metric="triplet", supcon=0.6, triplet_margin=0.3, lpips=0.0)
+    outputs = capture_output(model)
+    parts = MultiTaskObjective(model, cfg)(batch)
+    assert "triplet" in parts and "supcon" not in parts
+    identity = torch.cat([batch["identity"], batch["identity"]])
+    torch.testing.assert_close(parts["triplet"], triplet_loss(outputs[0].emb, identity, 0.3))
+    total = cfg.supcon * parts["triplet"] + cfg.posture * parts["posture"] + cfg.recon * parts["recon"]
+    torch.testing.assert_close(parts["loss"], total)
+
+
+def test_lpips_needs_both_a_weight_and_a_perceptual_loss(model, batch):
+    no_callable = MultiTaskObjective(model, LossConfig(lpips=0.5), perceptual=None)(batch)
+    assert "lpips" not in no_callable
+    calls = []
+
+    def counting(pred, target):
+        calls.append(1)
+        return perceptual(pred, target)
+
+    zero_weight = MultiTaskObjective(model, LossConfig(lpips=0.0), perceptual=counting)(batch)
+    assert "lpips" not in zero_weight and not calls, "a zero weight does not even run the perceptual loss"
+    for parts in (no_callable, zero_weight):
+        recon = parts["charbonnier"] + 0.8 * parts["ssim"] + 0.2 * parts["gradient"]
+        torch.testing.assert_close(parts["recon"], recon)
+
+
+def test_soft_routing_reports_the_balance_loss(batch):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(width=8, moe_routing="soft")).train()
+    parts = MultiTaskObjective(model, LossConfig(lpips=0.0))(batch)
+    assert 0.0 < parts["moe_balance"].item() <= 5.0  # E * sum_e(mean gate_e * fraction_e), 1 when uniform
+    assert torch.isfinite(parts["loss"])
