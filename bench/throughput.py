@@ -91,7 +91,7 @@ def measure(setting: str, batch: int, channels_last: bool, bf16: bool, repeats: 
     for infer_batch in (64, 1):
         x = torch.rand(infer_batch, 1, 64, 64).to(memory_format=fmt)
 
-        def infer():
+        def infer(x=x):
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 model(x)
 
@@ -105,7 +105,8 @@ def measure(setting: str, batch: int, channels_last: bool, bf16: bool, repeats: 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--setting", choices=sorted(SETTINGS), help="one setting in this process (default: all)")
-    parser.add_argument("--batch", type=int, default=Config().train.identities_per_batch * Config().train.images_per_identity)
+    train = Config().train
+    parser.add_argument("--batch", type=int, default=train.identities_per_batch * train.images_per_identity)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--repeats", type=int, default=7)

@@ -186,7 +186,7 @@ def train_step(model, objective, optimizer, batch, profile, cfg: Config, step: i
         parts = objective(batch)
     loss = parts["loss"]
     if not torch.isfinite(loss):
-        detail = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+        detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
         raise NonFiniteLossError(
             f"non-finite loss at step {step}: {detail}. Checkpoints written before this "
             "step are kept; lower train.lr or check the data."
@@ -195,7 +195,7 @@ def train_step(model, objective, optimizer, batch, profile, cfg: Config, step: i
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip or float("inf"))
     if not torch.isfinite(norm):
-        detail = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+        detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
         raise NonFiniteLossError(
             f"non-finite gradient at step {step} (loss parts: {detail}); the weights were "
             "not updated and checkpoints written before this step are kept."

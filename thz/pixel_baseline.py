@@ -65,8 +65,8 @@ def reconstruction_baselines(train: pd.DataFrame, test: pd.DataFrame, seed: int)
     ridge = Ridge(alpha=10.0).fit(pca.transform(flat(x_train)), flat(y_train))
     predicted = np.clip(ridge.predict(pca.transform(flat(x_test))), 0, 1).reshape(y_test.shape)
     target = torch.from_numpy(y_test)[:, None]
+
     def ssim_of(a):
-        return float(
-            ssim_per_sample(torch.from_numpy(np.ascontiguousarray(a, np.float32))[:, None], target).mean()
-        )
+        return float(ssim_per_sample(torch.from_numpy(np.ascontiguousarray(a, np.float32))[:, None], target).mean())
+
     return {"ssim_identity": ssim_of(x_test), "ssim_ridge": ssim_of(predicted)}

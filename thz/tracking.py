@@ -11,6 +11,7 @@ class Tracker:
 
     def __init__(self, directory: str | Path | None, resume: bool = False):
         self.live = None
+        self.last_step: int | None = None
         if directory is not None:
             from dvclive import Live
 
@@ -23,14 +24,22 @@ class Tracker:
         for name, value in metrics.items():
             self.live.log_metric(name, value)
         self.live.next_step()
+        self.last_step = step
 
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.end()
-
-    def summary(self, values: dict[str, float]) -> None:
-        """Extra top-level entries of metrics.json (the best validation values, for `dvc exp show`)."""
+    def summary(self, values: dict) -> None:
+        """Extra top-level entries of metrics.json (e.g. the best validation values, for `dvc exp show`)."""
         if self.live is None:
             return
         self.live.summary.update(values)
+        self._rewind()
         self.live.make_summary()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self._rewind()
+            self.live.end()
+
+    def _rewind(self) -> None:
+        # next_step() has moved DVCLive one past the last logged step; the summary names the logged one
+        if self.last_step is not None:
+            self.live.step = self.last_step

@@ -1,0 +1,479 @@
+"""The training loop on tiny in-memory data: schedule, learning, determinism, resume, non-finite
+guard, validation metrics, checkpoints and DVCLive logging. Width-8 models at 64 px, one thread."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+
+import thz.engine as engine
+from tests.pairsets import TINY_MODEL, make_pairset, tiny_config
+from thz.checkpoint import load_checkpoint, load_model
+from thz.config import TrainConfig
+from thz.data.augment import PROFILES
+from thz.data.samplers import identity_batches
+from thz.engine import FitResult, NonFiniteLossError, fit, lr_at, train_step, validate
+from thz.losses.objective import MultiTaskObjective
+from thz.models import build_model
+from thz.tracking import Tracker
+
+LOSS_PARTS = ("supcon", "posture", "charbonnier", "ssim", "gradient", "recon", "moe_balance", "loss")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: fast beside a background training run, and the same reductions in every fit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def train_set():
+    return make_pairset(identities=4, postures=5, samples=1, seed=0)  # 20 pairs: 5 steps per epoch at P=K=2
+
+
+@pytest.fixture(scope="module")
+def val_set():
+    return make_pairset(identities=2, postures=5, samples=1, seed=1)
+
+
+def _build(cfg):
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model)
+    return model, MultiTaskObjective(model, cfg.loss)
+
+
+def _state(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _parameters(model) -> dict[str, torch.Tensor]:
+    """Trainable weights only (a forward pass in training mode also moves BatchNorm statistics)."""
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def _assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"tensors differ: {different[:5]}"
+
+
+# --- learning-rate schedule ---------------------------------------------------------------------
+
+
+def test_lr_warm_up_rises_linearly_to_lr():
+    tc = TrainConfig(lr=1e-3)
+    lrs = [lr_at(s, 100, 10, tc) for s in range(10)]
+    assert lrs[0] == pytest.approx(1e-4)
+    assert lrs[-1] == pytest.approx(1e-3)
+    steps = [b - a for a, b in zip(lrs, lrs[1:], strict=False)]
+    assert steps == pytest.approx([1e-4] * 9)
+    assert lr_at(10, 100, 10, tc) == pytest.approx(1e-3)  # cosine starts at the peak
+
+
+def test_lr_cosine_decays_monotonically_to_the_floor():
+    tc = TrainConfig(lr=2e-3, min_lr_ratio=0.05)
+    lrs = [lr_at(s, 100, 10, tc) for s in range(10, 101)]
+    assert all(b <= a for a, b in zip(lrs, lrs[1:], strict=False))
+    assert lrs[-1] == pytest.approx(2e-3 * 0.05)  # lr_at(total)
+    assert lr_at(55, 100, 10, tc) == pytest.approx(0.5 * (2e-3 + 1e-4))  # half-way: mean of peak and floor
+    assert lr_at(99, 100, 10, tc) == pytest.approx(1e-4, rel=0.01)  # the last step trains at about the floor
+    assert lr_at(500, 100, 10, tc) == pytest.approx(1e-4)  # past the end it stays at the floor
+
+
+def test_lr_cosine_with_zero_floor_and_no_warm_up():
+    tc = TrainConfig(lr=1e-2, min_lr_ratio=0.0)
+    assert lr_at(0, 50, 0, tc) == pytest.approx(1e-2)
+    assert lr_at(50, 50, 0, tc) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_constant_schedule_is_flat_after_warm_up():
+    tc = TrainConfig(lr=5e-4, schedule="constant")
+    assert [lr_at(s, 40, 4, tc) for s in range(4)] == pytest.approx([1.25e-4, 2.5e-4, 3.75e-4, 5e-4])
+    assert {lr_at(s, 40, 4, tc) for s in range(4, 60)} == {5e-4}
+
+
+def test_lr_is_a_pure_function_of_the_step():
+    tc = TrainConfig(lr=1e-3)
+    forward = [lr_at(s, 30, 5, tc) for s in range(30)]
+    backward = [lr_at(s, 30, 5, tc) for s in reversed(range(30))][::-1]
+    assert forward == backward == [lr_at(s, 30, 5, tc) for s in range(30)]
+
+
+def test_fit_trains_each_step_at_lr_at_on_the_identity_batches(tmp_path, train_set, val_set, monkeypatch):
+    cfg = tiny_config(lr=2e-3)
+    seen = []
+    real_train_step = engine.train_step
+
+    def spy(model, objective, optimizer, batch, profile, cfg_, step, lr):
+        seen.append((step, lr, batch["identity"].clone()))
+        return real_train_step(model, objective, optimizer, batch, profile, cfg_, step, lr)
+
+    monkeypatch.setattr(engine, "train_step", spy)
+    model, objective = _build(cfg)
+    result = fit(model, objective, train_set, val_set, cfg, tmp_path / "run")
+    per_epoch = len(identity_batches(train_set.identity, 2, 2, 0, 0))
+    total, warmup = 2 * per_epoch, round(0.5 * per_epoch)
+    assert result.steps == total == 10
+    assert [s for s, _, _ in seen] == list(range(total))
+    assert [lr for _, lr, _ in seen] == [lr_at(s, total, warmup, cfg.train) for s in range(total)]
+    for step, _, identity in seen:
+        epoch_batches = identity_batches(train_set.identity, 2, 2, cfg.seed, step // per_epoch)
+        assert torch.equal(identity, train_set.identity[epoch_batches[step % per_epoch]])
+
+
+# --- learning ------------------------------------------------------------------------------------
+
+
+def test_repeated_steps_overfit_one_batch():
+    pairs = make_pairset(identities=4, postures=2, samples=1, seed=3)  # 8 samples, 4 ids x 2
+    cfg = tiny_config(model=dataclasses.replace(TINY_MODEL, dropout=0.0), profile="none", lr=3e-3)
+    model, objective = _build(cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=0.0)
+    history = []
+    for step in range(25):
+        parts = train_step(
+            model, objective, optimizer, pairs.batch(torch.arange(8)), PROFILES["none"], cfg, step, cfg.train.lr
+        )
+        assert set(parts) == set(LOSS_PARTS) and all(math.isfinite(v) for v in parts.values())
+        history.append(parts)
+    first, last = history[0], history[-1]
+    assert last["loss"] < 0.5 * first["loss"], (first, last)
+    for name in ("supcon", "posture", "recon"):
+        assert last[name] < 0.8 * first[name], (name, first[name], last[name])
+
+
+def test_train_step_changes_the_weights_and_returns_floats():
+    pairs = make_pairset(identities=2, postures=2, samples=1)
+    cfg = tiny_config()
+    model, objective = _build(cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    before = _state(model)
+    parts = train_step(model, objective, optimizer, pairs.batch(torch.arange(4)), PROFILES["gentle"], cfg, 0, 1e-3)
+    assert all(type(v) is float for v in parts.values())
+    assert optimizer.param_groups[0]["lr"] == 1e-3
+    after = model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+# --- determinism and resume ----------------------------------------------------------------------
+
+
+def test_fit_is_deterministic(tmp_path, train_set, val_set):
+    cfg = tiny_config()
+    results, states = [], []
+    for name in ("a", "b"):
+        model, objective = _build(cfg)
+        results.append(fit(model, objective, train_set, val_set, cfg, tmp_path / name))
+        states.append(_state(model))
+    _assert_same_state(*states)
+    assert results[0] == results[1]
+    assert isinstance(results[0], FitResult) and results[0].steps == 10
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, train_set, val_set):
+    cfg = tiny_config()
+    per_epoch = len(identity_batches(train_set.identity, 2, 2, 0, 0))
+
+    model_a, objective_a = _build(cfg)
+    result_a = fit(model_a, objective_a, train_set, val_set, cfg, tmp_path / "a")
+
+    def interrupt(step):
+        raise Interrupted(step)
+
+    model_b, objective_b = _build(cfg)
+    with pytest.raises(Interrupted):
+        fit(model_b, objective_b, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=interrupt)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == per_epoch
+
+    resumed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
+    model_c, objective_c = _build(resumed)
+    steps = []
+    result_c = fit(model_c, objective_c, train_set, val_set, resumed, tmp_path / "b", on_checkpoint=steps.append)
+
+    assert steps == [2 * per_epoch]  # only the second epoch ran again
+    _assert_same_state(_state(model_a), _state(model_c))
+    assert result_c == result_a
+    for name in ("best.pt", "last.pt"):
+        assert (tmp_path / "b" / name).is_file()
+        a, b = load_checkpoint(tmp_path / "a" / name), load_checkpoint(tmp_path / "b" / name)
+        assert a["step"] == b["step"]
+        _assert_same_state(a["model"], b["model"])
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 2 * per_epoch
+
+
+def test_resume_of_a_finished_run_trains_no_further(tmp_path, train_set, val_set):
+    cfg = tiny_config(epochs=1)
+    model, objective = _build(cfg)
+    first = fit(model, objective, train_set, val_set, cfg, tmp_path)
+    trained = _state(model)
+    resumed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
+    model2, objective2 = _build(resumed)
+    again = fit(model2, objective2, train_set, val_set, resumed, tmp_path, on_checkpoint=pytest.fail)
+    assert again == first
+    _assert_same_state(trained, _state(model2))
+
+
+def test_resume_without_last_checkpoint_starts_from_scratch(tmp_path, train_set, val_set):
+    cfg = tiny_config(epochs=1)
+    model, objective = _build(cfg)
+    plain = fit(model, objective, train_set, val_set, cfg, tmp_path / "plain")
+    resumed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
+    model2, objective2 = _build(resumed)
+    fresh = fit(model2, objective2, train_set, val_set, resumed, tmp_path / "fresh")
+    assert fresh == plain
+    _assert_same_state(_state(model), _state(model2))
+
+
+# --- non-finite guard ----------------------------------------------------------------------------
+
+
+def test_nan_inputs_stop_fit_naming_the_step_and_keep_earlier_checkpoints(tmp_path, val_set, monkeypatch):
+    cfg = tiny_config()
+    poisoned_step = 7  # after the first checkpoint (step 5), before the second (step 10)
+    train_set = make_pairset(identities=4, postures=5, samples=1, seed=0)
+    real_batch = train_set.batch
+    calls = []
+
+    def batch(index):
+        out = real_batch(index)
+        if len(calls) == poisoned_step:  # fit draws one training batch per step
+            out["input"] = torch.full_like(out["input"], float("nan"))
+        calls.append(index)
+        return out
+
+    monkeypatch.setattr(train_set, "batch", batch)
+    snapshots = {}
+
+    def remember(step):
+        snapshots[step] = (_state(model), (tmp_path / "last.pt").read_bytes())
+
+    model, objective = _build(cfg)
+    with pytest.raises(NonFiniteLossError) as caught:
+        fit(model, objective, train_set, val_set, cfg, tmp_path, on_checkpoint=remember)
+    message = str(caught.value)
+    assert f"step {poisoned_step}" in message
+    for name in LOSS_PARTS:
+        assert f"{name}=" in message
+    assert "nan" in message
+    assert list(snapshots) == [5]
+    assert (tmp_path / "last.pt").read_bytes() == snapshots[5][1]  # left as it was
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["step"] == 5
+    _assert_same_state(last["model"], snapshots[5][0])
+    assert load_checkpoint(tmp_path / "best.pt")["step"] == 5
+
+
+def test_infinite_loss_at_the_first_step_writes_no_checkpoint(tmp_path, train_set, val_set):
+    cfg = tiny_config()
+    model, real_objective = _build(cfg)
+
+    def objective(batch):
+        parts = real_objective(batch)
+        if model.training:
+            parts["loss"] = parts["loss"] * float("inf")
+        return parts
+
+    before = _parameters(model)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 0: supcon=.*loss=inf"):
+        fit(model, objective, train_set, val_set, cfg, tmp_path)
+    assert not (tmp_path / "last.pt").exists() and not (tmp_path / "best.pt").exists()
+    _assert_same_state(before, _parameters(model))
+
+
+def test_non_finite_gradient_leaves_the_weights_unchanged():
+    pairs = make_pairset(identities=2, postures=2, samples=1)
+    cfg = tiny_config()
+    model, real_objective = _build(cfg)
+    weight = next(model.parameters())
+
+    def objective(batch):
+        parts = real_objective(batch)
+        # value 0 (the loss stays finite) but an infinite derivative: sqrt'(0) = inf, times 0 is nan
+        parts["loss"] = parts["loss"] + 0.0 * torch.sqrt(weight - weight.detach()).sum()
+        return parts
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    before = _parameters(model)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite gradient at step 3 \(loss parts: supcon="):
+        train_step(model, objective, optimizer, pairs.batch(torch.arange(4)), PROFILES["none"], cfg, 3, 1e-3)
+    _assert_same_state(before, _parameters(model))
+    assert not optimizer.state  # AdamW never stepped
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+def test_validate_returns_finite_metrics_in_range(train_set, val_set):
+    cfg = tiny_config()
+    model, objective = _build(cfg)
+    model.train()
+    metrics = validate(model, objective, val_set)
+    assert model.training  # mode restored
+    assert {"loss", "ssim", "posture_acc", "auc", "eer"} <= set(metrics)
+    assert {f"loss_{k}" for k in LOSS_PARTS if k != "loss"} <= set(metrics)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), metrics
+    assert metrics["loss"] > 0
+    assert -1.0 <= metrics["ssim"] <= 1.0
+    for name in ("posture_acc", "auc", "eer"):
+        assert 0.0 <= metrics[name] <= 1.0
+    assert metrics["posture_acc"] * len(val_set) == pytest.approx(round(metrics["posture_acc"] * len(val_set)))
+
+    model.eval()
+    assert validate(model, objective, val_set)["ssim"] == metrics["ssim"]  # validate always runs in eval mode
+    assert not model.training
+
+
+def test_validate_metrics_do_not_depend_on_the_batch_size(val_set):
+    cfg = tiny_config()
+    model, objective = _build(cfg)
+    whole = validate(model, objective, val_set)
+    chunked = validate(model, objective, val_set, batch_size=3)
+    for name in ("ssim", "posture_acc", "loss_charbonnier", "loss_posture"):
+        assert chunked[name] == pytest.approx(whole[name], rel=1e-4, abs=1e-6), name
+    # an untrained network maps every face to nearly the same embedding (cosines within 1e-5 of
+    # each other), so float noise of other batch shapes may swap a pair or two in the ranking
+    for name in ("auc", "eer"):
+        assert chunked[name] == pytest.approx(whole[name], abs=0.02), name
+
+
+def test_validate_posture_accuracy_counts_argmax_hits(val_set):
+    cfg = tiny_config()
+    model, objective = _build(cfg)
+    with torch.no_grad():
+        model.eval()
+        logits = model(val_set.batch(torch.arange(len(val_set)))["input"], decode=False).posture_logits
+    expected = float((logits.argmax(1) == val_set.posture).float().mean())
+    assert validate(model, objective, val_set)["posture_acc"] == pytest.approx(expected)
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, train_set, val_set):
+    """One fit validating every 2 steps (0.4 of a 5-step epoch), selecting on the loss; the weights
+    at every checkpoint."""
+    out = tmp_path_factory.mktemp("trained")
+    cfg = tiny_config(val_every=0.4, select_metric="loss")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model, objective = _build(cfg)
+        states = {}
+        result = fit(
+            model, objective, train_set, val_set, cfg, out, on_checkpoint=lambda s: states.update({s: _state(model)})
+        )
+    finally:
+        torch.set_num_threads(threads)
+    return out, cfg, result, states
+
+
+def test_checkpoints_at_every_validation(trained):
+    out, cfg, result, states = trained
+    assert list(states) == [2, 4, 6, 8, 10]
+    assert result.steps == 10 and result.best_step in states
+
+
+def test_load_model_rebuilds_the_best_network(trained):
+    out, cfg, result, states = trained
+    model, loaded_cfg = load_model(out / "best.pt")
+    assert loaded_cfg == cfg
+    assert not model.training
+    _assert_same_state(_state(model), states[result.best_step])
+    best = load_checkpoint(out / "best.pt")
+    assert best["step"] == result.best_step
+    assert best["metrics"]["loss"] == pytest.approx(result.best_metric)
+
+
+def test_last_checkpoint_holds_the_resume_state(trained):
+    out, cfg, result, states = trained
+    last = load_checkpoint(out / "last.pt")
+    assert last["step"] == result.steps
+    assert last["best_step"] == result.best_step and last["best_metric"] == result.best_metric
+    assert last["metrics"] == result.last_metrics
+    _assert_same_state(last["model"], states[result.steps])
+    assert last["optimizer"]["state"]  # AdamW moments for resume
+
+
+def test_checkpoints_load_with_weights_only(trained):
+    out = trained[0]
+    for name in ("best.pt", "last.pt"):
+        ckpt = torch.load(out / name, map_location="cpu", weights_only=True)
+        assert ckpt["format_version"] == 1
+        assert isinstance(ckpt["config"], dict) and ckpt["config"]["model"]["width"] == 8
+
+
+def test_missing_checkpoint_raises_naming_the_file(tmp_path):
+    missing = tmp_path / "nowhere" / "best.pt"
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_model(missing)
+    with pytest.raises(FileNotFoundError, match="best.pt"):
+        load_checkpoint(missing)
+
+
+def test_foreign_file_is_refused(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_loaded_model_computes_what_the_trained_one_did(trained, val_set):
+    out, cfg, result, states = trained
+    model, _ = load_model(out / "last.pt")
+    reference = build_model(cfg.model)
+    reference.load_state_dict(states[result.steps])
+    reference.eval()
+    x = val_set.batch(torch.arange(4))["input"]
+    with torch.no_grad():
+        assert torch.equal(model(x).emb, reference(x).emb)
+
+
+# --- tracking ------------------------------------------------------------------------------------
+
+
+def test_dvclive_tracker_logs_metrics_and_plots_without_dvc_yaml(tmp_path, train_set, val_set, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    cfg = tiny_config(epochs=1, val_every=0.4)
+    model, objective = _build(cfg)
+    tracker = Tracker(tmp_path / "live")
+    fit(model, objective, train_set, val_set, cfg, tmp_path / "out", tracker=tracker)
+
+    metrics = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert -1.0 <= metrics["val"]["ssim"] <= 1.0
+    assert "loss" in metrics["train"] and "lr" in metrics
+    assert metrics["step"] == 5
+    plots = tmp_path / "live" / "plots"
+    tsvs = sorted(p.relative_to(plots).as_posix() for p in plots.rglob("*.tsv"))
+    assert "metrics/val/ssim.tsv" in tsvs and "metrics/train/loss.tsv" in tsvs and "metrics/lr.tsv" in tsvs
+    rows = (plots / "metrics" / "val" / "ssim.tsv").read_text().splitlines()
+    assert rows[0].split("\t")[:2] == ["step", "ssim"]
+    assert [int(r.split("\t")[0]) for r in rows[1:]] == [2, 4, 5]
+
+    tracker.summary({"best": {"loss": 1.0}})
+    tracker.close()
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text())["best"] == {"loss": 1.0}
+    assert not list(tmp_path.rglob("dvc.yaml"))
+    assert not list(tmp_path.rglob("dvc.lock")) and not (tmp_path / ".dvc").exists()
+
+
+def test_tracker_summary_keeps_the_last_logged_step(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    tracker = Tracker(tmp_path / "live")
+    tracker.log(5, {"val/ssim": 0.5})
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text())["step"] == 5
+    tracker.summary({"best": {"ssim": 0.5}})
+    tracker.close()
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text())["step"] == 5
