@@ -126,6 +126,7 @@ class TrainConfig:
     resume: bool = False
     threads: int = field(default=0, metadata=_range(0, 256))  # 0: torch's default
     bf16: bool = False  # CPU autocast to bfloat16
+    channels_last: bool = True  # NHWC layout: faster oneDNN convolutions on CPU, same numbers
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,8 @@ def fit(
     total = tc.epochs * steps_per_epoch
     warmup = round(tc.warmup_epochs * steps_per_epoch)
     val_interval = max(1, round(tc.val_every * steps_per_epoch))
+    if tc.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     step, best, best_step, metrics = 0, None, -1, {}
     if tc.resume and (out_dir / "last.pt").exists():
@@ -180,6 +182,9 @@ def train_step(model, objective, optimizer, batch, profile, cfg: Config, step: i
     batch["input"], batch["target"] = augment_batch(
         batch["input"], batch["target"], profile, generator, speckle=cfg.augment.speckle
     )
+    if cfg.train.channels_last:
+        batch["input"] = batch["input"].contiguous(memory_format=torch.channels_last)
+        batch["target"] = batch["target"].contiguous(memory_format=torch.channels_last)
     for group in optimizer.param_groups:
         group["lr"] = lr
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.bf16):
