@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
+from thz.data.images import read_gray_uint8
 from thz.data.problems import DataError
 
 
@@ -63,11 +63,5 @@ def load_pairs(images: pd.DataFrame, part: str, image_size: int) -> PairSet:
 
 
 def _decode(paths, size: int) -> torch.Tensor:
-    arrays = []
-    for path in paths:
-        with Image.open(path) as img:
-            img = img.convert("L")
-            if img.size != (size, size):
-                img = img.resize((size, size), Image.Resampling.BILINEAR)
-            arrays.append(np.asarray(img, dtype=np.uint8))
-    return torch.from_numpy(np.stack(arrays))[:, None]  # (N, H, W) -> (N, 1, H, W)
+    arrays = np.stack([read_gray_uint8(path, size) for path in paths])
+    return torch.from_numpy(arrays)[:, None]  # (N, H, W) -> (N, 1, H, W)

@@ -12,13 +12,18 @@ import numpy as np
 from PIL import Image
 
 
-def read_gray(path: str | Path, size: int | None = None) -> np.ndarray:
-    """(H, W) float32 in [0, 1]; converted to grayscale, and resized to size x size when given."""
+def read_gray_uint8(path: str | Path, size: int | None = None) -> np.ndarray:
+    """(H, W) uint8; converted to grayscale, and resized to size x size when given."""
     with Image.open(path) as img:
         img = img.convert("L")
         if size is not None and img.size != (size, size):
             img = img.resize((size, size), Image.Resampling.BILINEAR)
-        return np.asarray(img, dtype=np.float32) / 255.0
+        return np.asarray(img, dtype=np.uint8)
+
+
+def read_gray(path: str | Path, size: int | None = None) -> np.ndarray:
+    """(H, W) float32 in [0, 1]; converted to grayscale, and resized to size x size when given."""
+    return read_gray_uint8(path, size).astype(np.float32) / 255.0
 
 
 def read_stack(paths, size: int | None = None) -> np.ndarray:
