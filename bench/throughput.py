@@ -84,10 +84,14 @@ def measure(setting: str, batch: int, channels_last: bool, bf16: bool, repeats: 
     model.train()
     step = _median_time(train_step, warmup=2, repeats=repeats)
     model.eval()
-    result = {"setting": setting, "channels_last": channels_last, "bf16": bf16,
-              "parameters_M": round(count_parameters(model) / 1e6, 2),
-              "train_images_per_s": round(2 * batch / step, 1),
-              "train_gflops_per_s": round(train_flops / step / 1e9, 1)}
+    result = {
+        "setting": setting,
+        "channels_last": channels_last,
+        "bf16": bf16,
+        "parameters_M": round(count_parameters(model) / 1e6, 2),
+        "train_images_per_s": round(2 * batch / step, 1),
+        "train_gflops_per_s": round(train_flops / step / 1e9, 1),
+    }
     for infer_batch in (64, 1):
         x = torch.rand(infer_batch, 1, 64, 64).to(memory_format=fmt)
 
@@ -116,12 +120,23 @@ def main(argv=None) -> None:
     if args.setting:
         print(json.dumps(measure(args.setting, args.batch, args.channels_last, args.bf16, args.repeats)))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"float32 matmul {matmul_gflops():.1f} GFLOP/s (1024x1024, median)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"float32 matmul {matmul_gflops():.1f} GFLOP/s (1024x1024, median)"
+    )
     for setting in SETTINGS:  # a fresh process each, so peak memory belongs to one setting
         for flags in ([], ["--channels-last"], ["--channels-last", "--bf16"]):
-            cmd = [sys.executable, __file__, "--setting", setting, "--batch", str(args.batch),
-                   "--repeats", str(args.repeats), *flags]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--setting",
+                setting,
+                "--batch",
+                str(args.batch),
+                "--repeats",
+                str(args.repeats),
+                *flags,
+            ]
             print(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip())
 
 

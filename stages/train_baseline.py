@@ -13,7 +13,7 @@ from thz.data.scan import read_manifest
 from thz.engine import fit
 from thz.losses.objective import MultiTaskObjective
 from thz.losses.perceptual import build_perceptual_loss
-from thz.models import build_model, count_parameters
+from thz.models import build_model, check_input_size, count_parameters
 from thz.runtime import seed_everything, set_threads
 from thz.tracking import Tracker
 
@@ -21,6 +21,7 @@ from thz.tracking import Tracker
 def main(argv=None) -> None:
     args = parse_paths(argv, "--images", "--out", "--live", description=__doc__)
     cfg = load_config(args.params)
+    check_input_size(cfg.model, cfg.data.image_size)
     set_threads(cfg.train.threads)
     seed_everything(cfg.seed)
     images = read_manifest(args.images)

@@ -13,7 +13,7 @@ import torch
 import thz.engine as engine
 from tests.pairsets import TINY_MODEL, make_pairset, tiny_config
 from thz.checkpoint import load_checkpoint, load_model
-from thz.config import TrainConfig
+from thz.config import TrainConfig, config_to_dict
 from thz.data.augment import PROFILES
 from thz.data.samplers import identity_batches
 from thz.engine import FitResult, NonFiniteLossError, fit, lr_at, train_step, validate
@@ -477,3 +477,15 @@ def test_tracker_summary_keeps_the_last_logged_step(tmp_path, monkeypatch):
     tracker.summary({"best": {"ssim": 0.5}})
     tracker.close()
     assert json.loads((tmp_path / "live" / "metrics.json").read_text())["step"] == 5
+
+
+def test_resume_refuses_changed_params(tmp_path):
+    from thz.config import ConfigError
+    from thz.engine import check_resumable
+
+    cfg = tiny_config()
+    stored = config_to_dict(cfg)
+    check_resumable(stored, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True)), tmp_path)
+    changed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, select_metric="loss"))
+    with pytest.raises(ConfigError, match=r"last.pt.*train.select_metric|train.select_metric"):
+        check_resumable(stored, changed, tmp_path / "last.pt")

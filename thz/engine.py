@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from thz.checkpoint import load_checkpoint, save_checkpoint
-from thz.config import Config, TrainConfig, config_to_dict
+from thz.config import Config, ConfigError, TrainConfig, config_to_dict
 from thz.data.augment import PROFILES, augment_batch
 from thz.data.dataset import PairSet
 from thz.data.samplers import identity_batches
@@ -108,8 +108,11 @@ def fit(
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     step, best, best_step, metrics = 0, None, -1, {}
+    if tc.resume and not (out_dir / "last.pt").exists():
+        print(f"train.resume is true but {out_dir / 'last.pt'} does not exist: training from step 0")
     if tc.resume and (out_dir / "last.pt").exists():
         ckpt = load_checkpoint(out_dir / "last.pt")
+        check_resumable(ckpt["config"], cfg, out_dir / "last.pt")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step, best, best_step, metrics = ckpt["step"], ckpt["best_metric"], ckpt["best_step"], ckpt["metrics"]
@@ -173,6 +176,24 @@ def fit(
                 on_checkpoint(step)
     bar.close()
     return FitResult(best_metric=best, best_step=best_step, steps=step, last_metrics=metrics)
+
+
+RESUME_MAY_DIFFER = {"train.resume", "train.threads"}
+
+
+def check_resumable(stored: dict, cfg: Config, path: Path) -> None:
+    """Refuse to resume under settings that would make the continued run a different run."""
+    current = config_to_dict(cfg)
+    differ = [
+        f"{section}.{key}"
+        for section, values in current.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+        if f"{section}.{key}" not in RESUME_MAY_DIFFER and stored.get(section, {}).get(key) != value
+    ]
+    differ += [key for key, value in current.items() if not isinstance(value, dict) and stored.get(key) != value]
+    if differ:
+        raise ConfigError(f"{path}: cannot resume, these params differ from the interrupted run: {', '.join(differ)}")
 
 
 def train_step(model, objective, optimizer, batch, profile, cfg: Config, step: int, lr: float) -> dict[str, float]:

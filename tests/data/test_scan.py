@@ -472,3 +472,28 @@ def test_read_manifest_rejects_other_tables(tmp_path):
         read_manifest(csv)
     assert "other.csv" in str(info.value)
     assert "target" in str(info.value)
+
+
+def test_lenient_mode_does_not_substitute_a_rejected_exact_partner(tmp_path):
+    root = tmp_path / "thz"
+    write_dataset(root)
+    (root / "a_n1n_2.png").write_bytes(b"not a png")
+    result = scan(data_config(root, strict=False))
+    kinds = {(Path(p.path).name, p.kind) for p in result.problems}
+    assert ("a_n1n_2.png", "unreadable") in kinds and ("a_b1b_2.png", "no_partner") in kinds
+    assert "a_b1b_2.png" not in set(result.manifest.path.map(lambda p: Path(p).name))
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from thz.files import atomic_directory, write_text
+
+    write_text(tmp_path / "f.txt", "x")
+    with atomic_directory(tmp_path / "d") as d:
+        (d / "g").write_text("y")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask

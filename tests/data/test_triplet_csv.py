@@ -351,3 +351,11 @@ def test_image_that_is_only_a_negative_is_paired_by_name(images, tmp_path):
     # its own unconcealed sample was only in the dropped rows: the fallback takes another sample
     assert (target.identity, target.posture) == (source.identity, source.posture) and not target.concealed
     assert row.pair_exact == (target.sample == source.sample)
+
+
+def test_empty_required_cell_names_csv_line_and_column(images, tmp_path):
+    rows = _rows(_triplet_names(), lambda n: str(images / n))
+    rows[1]["negative"] = ""
+    csv = _write_csv(tmp_path / "csv" / "t.csv", rows)
+    with pytest.raises(DataError, match=r"t.csv, line 3: empty negative"):
+        scan(_triplets_cfg(csv.parent))

@@ -446,3 +446,15 @@ def test_invalid_encoder_lists_valid_names():
     with pytest.raises(ValueError, match="model.encoder must be one of") as err:
         build_model(ModelConfig(encoder="vgg16"))  # type: ignore[arg-type]
     assert "resnet18" in str(err.value) and "unet" in str(err.value) and "vgg16" in str(err.value)
+
+
+def test_input_size_is_checked_against_the_architecture():
+    from thz.config import ConfigError
+    from thz.models import check_input_size
+
+    check_input_size(ModelConfig(), 64)
+    check_input_size(ModelConfig(reduction="pool"), 32)
+    with pytest.raises(ConfigError, match="data.image_size = 128 with model.reduction = conv"):
+        check_input_size(ModelConfig(), 128)
+    with pytest.raises(ConfigError, match="multiple of 16"):
+        check_input_size(ModelConfig(reduction="pool"), 40)

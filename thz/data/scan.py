@@ -145,7 +145,8 @@ def build_manifest(
     problems += dupes
     companions, vis_problems = _visible_companions(parsed, visible or {}, visible_files, visible_root)
     problems += vis_problems
-    targets, pair_problems = _pair(parsed, pairs)
+    rejected = _rejected_keys(files, parsed, root)
+    targets, pair_problems = _pair(parsed, pairs, rejected)
     problems += pair_problems
     for path in [p for p, n in parsed.items() if n.concealed and p not in targets]:
         del parsed[path]
@@ -219,8 +220,25 @@ def _visible_companions(parsed, explicit: dict[Path, Path], visible_files, visib
     return companions, problems
 
 
-def _pair(parsed: dict[Path, ParsedName], explicit: dict[Path, Path] | None):
-    """Target (unconcealed partner) per concealed image, and problems for those without one."""
+def _rejected_keys(files, parsed, root) -> set[tuple]:
+    """(identity, posture, sample) of unconcealed files that were rejected but whose names parse."""
+    keys = set()
+    for path in files:
+        if path in parsed:
+            continue
+        try:
+            name = parse_name(path, root)
+        except (FileNameError, ValueError):
+            continue
+        if not name.concealed:
+            keys.add(name.key)
+    return keys
+
+
+def _pair(parsed: dict[Path, ParsedName], explicit: dict[Path, Path] | None, rejected: set[tuple] = frozenset()):
+    """Target (unconcealed partner) per concealed image, and problems for those without one. A
+    concealed image whose own unconcealed sample was rejected gets no stand-in from another capture
+    (its pose and expression would differ: a misaligned target)."""
     exact, by_group = {}, defaultdict(list)
     for path, name in parsed.items():
         if not name.concealed:
@@ -246,6 +264,10 @@ def _pair(parsed: dict[Path, ParsedName], explicit: dict[Path, Path] | None):
             targets[path] = (partner, p_name.sample == name.sample)
         elif name.key in exact:
             targets[path] = (exact[name.key], True)
+        elif name.key in rejected:
+            problems.append(
+                Problem(display_path(path), "no_partner", "its unconcealed image of the same sample was rejected")
+            )
         elif by_group[(name.identity, name.posture)]:
             targets[path] = (by_group[(name.identity, name.posture)][0], False)
         else:

@@ -46,6 +46,12 @@ def read_triplet_csvs(folder: Path) -> tuple[list[Path], dict[Path, Path], dict[
                 f" and optionally {', '.join(VISIBLE_COLUMNS)})"
             )
         for row_no, row in enumerate(table.itertuples(index=False), start=2):
+            empty = [c for c in TRIPLET_COLUMNS if not getattr(row, c).strip()]
+            if empty:
+                raise DataError(
+                    f"{csv}, line {row_no}: empty {', '.join(empty)} (every row needs a file in each "
+                    f"of {', '.join(TRIPLET_COLUMNS)})"
+                )
             anchor, positive, negative = (_resolve(getattr(row, c), csv) for c in TRIPLET_COLUMNS)
             for path in (anchor, positive, negative):
                 files[path] = None

@@ -28,12 +28,16 @@ class MultiTaskObjective:
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """batch: input (B, 1, H, W) concealed, target (B, 1, H, W) unconcealed, identity (B,), posture (B,)."""
-        cfg = self.cfg
         n = batch["input"].shape[0]
         images = torch.cat([batch["input"], batch["target"]])  # (2B, 1, H, W)
         identity = torch.cat([batch["identity"], batch["identity"]])
         posture = torch.cat([batch["posture"], batch["posture"]])
         out = self.model(images, posture, decode=n)
+        with torch.autocast("cpu", enabled=False):  # bf16 autocast is for the network, not for SSIM or SupCon
+            return self._parts(out, batch, identity, posture)
+
+    def _parts(self, out, batch, identity, posture) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
         parts: dict[str, torch.Tensor] = {}
         if cfg.metric == "supcon":
             parts["supcon"] = supcon_loss(out.emb.float(), identity, cfg.temperature)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from thz.config import ModelConfig
+from thz.config import ConfigError, ModelConfig
 from thz.data.naming import POSTURES
 from thz.models.encoder import ENCODERS
 from thz.models.heads import EmbeddingHead, SpatialReduction
 from thz.models.moe_unet import MoEOutput, PostureExperts
 from thz.models.multitask import MultiTaskNet, NetOutput
 
-__all__ = ["MoEOutput", "MultiTaskNet", "NetOutput", "build_model", "count_parameters"]
+__all__ = ["MoEOutput", "MultiTaskNet", "NetOutput", "build_model", "check_input_size", "count_parameters"]
 
 
 def build_model(cfg: ModelConfig) -> MultiTaskNet:
@@ -28,6 +28,17 @@ def build_model(cfg: ModelConfig) -> MultiTaskNet:
         decoder=PostureExperts(encoder.channels, experts=len(POSTURES)),
         routing=cfg.moe_routing,
     )
+
+
+def check_input_size(cfg: ModelConfig, image_size: int) -> None:
+    """The encoder halves the size four times and the conv reduction needs a 4x4 bottleneck."""
+    if image_size % 16:
+        raise ConfigError(f"data.image_size = {image_size}: the network needs a multiple of 16")
+    if cfg.reduction == "conv" and image_size != 64:
+        raise ConfigError(
+            f"data.image_size = {image_size} with model.reduction = conv: the 4x4 conv reduction "
+            "needs 64 px images; use model.reduction: pool for other sizes"
+        )
 
 
 def count_parameters(module: nn.Module) -> int:
