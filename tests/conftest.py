@@ -52,6 +52,17 @@ def data_config(root: Path, visible_root: Path | None = None, **overrides) -> Da
     return DataConfig(**values)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: tiny convolutions run faster, and every fit reduces in the same order."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny_folder(tmp_path: Path) -> Path:
     """3 identities x 5 postures x 2 samples, concealed and unconcealed, 16 px, flat."""

@@ -24,15 +24,6 @@ from thz.tracking import Tracker
 LOSS_PARTS = ("supcon", "posture", "charbonnier", "ssim", "gradient", "recon", "moe_balance", "loss")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: fast beside a background training run, and the same reductions in every fit."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def train_set():
     return make_pairset(identities=4, postures=5, samples=1, seed=0)  # 20 pairs: 5 steps per epoch at P=K=2

@@ -15,14 +15,6 @@ from thz.models import build_model
 B = 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def model():
     torch.manual_seed(0)

@@ -17,15 +17,6 @@ SIZE = 64
 N_POSTURES = len(POSTURES)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions are much faster on one thread, especially with a training run next door."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
