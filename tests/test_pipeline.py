@@ -25,6 +25,7 @@ TINY = {
     "model": {"width": 8, "embedding_hidden": 32, "embedding_dim": 16, "reduction": "pool"},
     "loss": {"lpips": 0.0},
     "train": {"epochs": 1, "identities_per_batch": 2, "images_per_identity": 2, "warmup_epochs": 0.5},
+    "teacher": {"epochs": 1},
 }
 pytestmark = pytest.mark.slow
 
@@ -96,9 +97,16 @@ def test_repro_simulated_then_nothing_to_do(repo: Path):
     assert (repo / "metrics/contact_sheet.png").stat().st_size > 1000
     live = json.loads((repo / "metrics/baseline_train/metrics.json").read_text())
     assert 0.0 <= live["val"]["ssim"] <= 1.0 and math.isfinite(live["train"]["loss"])
-    assert (repo / "models/baseline/best.pt").is_file() and (repo / "models/baseline/last.pt").is_file()
+    for variant in ("baseline", "teacher", "student"):
+        live = json.loads((repo / f"metrics/{variant}_train/metrics.json").read_text())
+        assert 0.0 <= live["val"]["ssim"] <= 1.0 and math.isfinite(live["train"]["loss"]), variant
+        assert (repo / f"models/{variant}/best.pt").is_file() and (repo / f"models/{variant}/last.pt").is_file()
+    assert "distill_rkd_angle" in live["train"]  # the student's distillation terms are logged
     again = _run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again
+    exp = _run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], repo)
+    ran = [stage for stage in ("train_baseline", "train_teacher", "train_student") if f"Running stage '{stage}'" in exp]
+    assert ran == ["train_student"], exp
 
 
 def test_repro_on_a_folder_of_real_format_images(repo: Path, tmp_path: Path):
@@ -107,7 +115,7 @@ def test_repro_on_a_folder_of_real_format_images(repo: Path, tmp_path: Path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"].update(source="folder", dir=str(folder / "thz"))
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = _run(["dvc", "repro"], repo)
+    out = _run(["dvc", "repro", "train_baseline"], repo)  # THz only: the teacher needs visible images
     assert "simulation skipped" in out
     assert [p.name for p in (repo / "data/simulated/thz").iterdir()] == [".skipped"]
     manifest = pd.read_csv(repo / "data/manifest.csv", dtype=str)

@@ -31,11 +31,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path):
-    """Rebuild the network from the checkpoint's own config and load its weights (strict)."""
+    """Rebuild the network from the checkpoint's own config and load its weights (strict). A
+    teacher checkpoint (modalities thz + visible) rebuilds the teacher; any other the THz-only
+    network, so a student's best.pt loads exactly like a baseline's."""
     from thz.models import build_model
 
     ckpt = load_checkpoint(path)
     cfg: Config = config_from_dict(ckpt["config"], source=str(path))
-    model = build_model(cfg.model)
+    model = build_model(cfg.model, cfg.teacher if "visible" in ckpt.get("modalities", ["thz"]) else None)
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg

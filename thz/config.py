@@ -127,6 +127,41 @@ class TrainConfig:
     threads: int = field(default=0, metadata=_range(0, 256))  # 0: torch's default
     bf16: bool = False  # CPU autocast to bfloat16
     channels_last: bool = True  # NHWC layout: faster oneDNN convolutions on CPU, same numbers
+    # curriculum: (1) masked-reconstruction pre-training of encoder and decoder, (2) heads with the
+    # encoder frozen, then `epochs` of joint training. 0 skips a phase (the published behaviour).
+    pretrain_epochs: int = field(default=0, metadata=_range(0, 100000))
+    heads_epochs: int = field(default=0, metadata=_range(0, 100000))
+    mask_ratio: float = field(default=0.5, metadata=_range(0.0, 0.95))  # share of patches hidden in (1)
+    mask_patch: int = field(default=8, metadata=_range(1, 64))  # side of a hidden square, px
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The privileged teacher of stage train_teacher: the `model` network plus a visible encoder of
+    the same design and dual cross-attention fusion of the two bottlenecks. Trained with the `loss`,
+    `augment` and `train` settings, except for its own number of joint epochs."""
+
+    heads: int = field(default=8, metadata=_range(1, 64))  # attention heads; must divide 8 x model.width
+    dropout: float = field(default=0.1, metadata=_range(0.0, 0.9))  # attention dropout
+    positional: bool = True  # learned position embeddings of the bottleneck tokens (published: none)
+    epochs: int = field(default=40, metadata=_range(1, 100000))
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """How the THz-only student of stage train_student learns from the trained teacher. A weight of
+    0 switches its term off and skips its computation."""
+
+    freeze_teacher: bool = True  # false: the loaded teacher keeps training alongside the student
+    teacher_task_weight: float = field(default=0.5, metadata=_range(0.0, None))  # joint training only
+    full_triplet: bool = True  # distil on every image of the batch; false: on concealed inputs only
+    feature: float = field(default=1.0, metadata=_range(0.0, None))  # projected student latent vs teacher's
+    feature_loss: Literal["mse", "cosine"] = "mse"
+    logit: float = field(default=0.5, metadata=_range(0.0, None))  # KL on posture logits, times T^2
+    temperature: float = field(default=3.0, metadata=_range(0.05, 100.0))
+    rkd_distance: float = field(default=1.0, metadata=_range(0.0, None))  # Park et al. 2019
+    rkd_angle: float = field(default=2.0, metadata=_range(0.0, None))
+    identity_centre: float = field(default=0.5, metadata=_range(0.0, None))  # pull to the teacher's identity centre
 
 
 @dataclass(frozen=True)
@@ -139,6 +174,8 @@ class Config:
     loss: LossConfig = LossConfig()
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    distill: DistillConfig = DistillConfig()
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

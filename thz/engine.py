@@ -1,4 +1,5 @@
-"""The one training loop of every variant: the objective hides what differs between them.
+"""The one training loop of every variant (baseline, teacher, student): the objective hides what
+differs between them, the curriculum (thz.curriculum) what trains when.
 
 Steps draw identity-balanced batches, augment them on the whole batch, and update with AdamW,
 gradient clipping and a warm-up + cosine learning rate that is a pure function of the step.
@@ -21,9 +22,11 @@ from tqdm import tqdm
 
 from thz.checkpoint import load_checkpoint, save_checkpoint
 from thz.config import Config, ConfigError, TrainConfig, config_to_dict
-from thz.data.augment import PROFILES, augment_batch
+from thz.curriculum import Phase, apply_phase, plan_phases
+from thz.data.augment import PROFILES, VISIBLE_KEYS, augment_pair_batch
 from thz.data.dataset import PairSet
 from thz.data.samplers import identity_batches
+from thz.losses.objective import MaskedReconstructionObjective
 from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.verification import cosine_pair_scores, verification_metrics
 from thz.runtime import step_seed
@@ -57,21 +60,25 @@ class FitResult:
 
 @torch.no_grad()
 def validate(model, objective, data: PairSet, batch_size: int = 256) -> dict[str, float]:
-    """Validation metrics on a whole part: objective loss, recon SSIM, posture accuracy (concealed
-    inputs), and verification AUC/EER of concealed probes against unconcealed targets."""
+    """Validation metrics on a whole part: task loss parts, recon SSIM, posture accuracy (concealed
+    inputs), and verification AUC/EER of concealed probes against unconcealed targets. One forward
+    pass of inputs and targets per batch, through the task objective (visible images only for a
+    teacher: a THz-only network is validated on THz alone)."""
+    task = getattr(objective, "task_objective", objective)
     was_training = model.training
     model.eval()
     emb_in, emb_tgt, ssim, correct, losses = [], [], [], 0, defaultdict(float)
     for start in range(0, len(data), batch_size):
         index = torch.arange(start, min(start + batch_size, len(data)))
         batch = data.batch(index)
-        out = model(batch["input"], batch["posture"])
-        emb_in.append(out.emb)
-        emb_tgt.append(model(batch["target"], decode=False).emb)
+        n = len(index)
+        out = task.forward(batch)
+        emb_in.append(out.emb[:n])
+        emb_tgt.append(out.emb[n:])
         ssim.append(ssim_per_sample(out.recon, batch["target"]))
-        correct += int((out.posture_logits.argmax(1) == batch["posture"]).sum())
-        for name, value in objective(batch).items():
-            losses[name] += float(value) * len(index)
+        correct += int((out.posture_logits[:n].argmax(1) == batch["posture"]).sum())
+        for name, value in task.parts(out, batch).items():
+            losses[name] += float(value) * n
     model.train(was_training)
     ids = data.identity.numpy()
     scores = cosine_pair_scores(torch.cat(emb_in).numpy(), torch.cat(emb_tgt).numpy())
@@ -86,6 +93,23 @@ def validate(model, objective, data: PairSet, batch_size: int = 256) -> dict[str
     return metrics
 
 
+def _phase_objective(phase: Phase, objective, tc: TrainConfig):
+    if phase.name == "pretrain":
+        return MaskedReconstructionObjective(objective.task_objective, tc.mask_ratio, tc.mask_patch)
+    return objective
+
+
+def _phase_at(step: int, phases: list[Phase], steps_per_epoch: int) -> tuple[int, int, int]:
+    """(phase index, first step of the phase, steps in the phase) of a global step."""
+    start = 0
+    for i, phase in enumerate(phases):
+        length = phase.epochs * steps_per_epoch
+        if step < start + length or i == len(phases) - 1:
+            return i, start, length
+        start += length
+    raise ValueError("no phases")
+
+
 def fit(
     model,
     objective,
@@ -95,18 +119,27 @@ def fit(
     out_dir: Path,
     tracker: Tracker | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
+    epochs: int | None = None,
 ) -> FitResult:
-    """Train `model` under `objective`; write out_dir/last.pt and out_dir/best.pt."""
+    """Train `model` under `objective` through the curriculum's phases (thz.curriculum; one joint
+    phase of `epochs`, default train.epochs, unless train.pretrain_epochs/heads_epochs are set);
+    write out_dir/last.pt and out_dir/best.pt (best of the last phase). Modules the objective
+    trains besides the model (a distillation projection, a joint teacher) are optimised with it
+    and saved in last.pt."""
     tc = cfg.train
     out_dir.mkdir(parents=True, exist_ok=True)
     tracker = tracker or Tracker(None)
     steps_per_epoch = len(identity_batches(train.identity, tc.identities_per_batch, tc.images_per_identity, 0, 0))
-    total = tc.epochs * steps_per_epoch
+    phases = plan_phases(tc, epochs)
+    total = sum(p.epochs for p in phases) * steps_per_epoch
     warmup = round(tc.warmup_epochs * steps_per_epoch)
     val_interval = max(1, round(tc.val_every * steps_per_epoch))
+    extra = objective.extra_modules() if hasattr(objective, "extra_modules") else {}
     if tc.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        for module in (model, *extra.values()):
+            module.to(memory_format=torch.channels_last)
+    parameters = list(model.parameters()) + [p for m in extra.values() for p in m.parameters()]
+    optimizer = torch.optim.AdamW(parameters, lr=tc.lr, weight_decay=tc.weight_decay)
     step, best, best_step, metrics = 0, None, -1, {}
     if tc.resume and not (out_dir / "last.pt").exists():
         print(f"train.resume is true but {out_dir / 'last.pt'} does not exist: training from step 0")
@@ -114,25 +147,33 @@ def fit(
         ckpt = load_checkpoint(out_dir / "last.pt")
         check_resumable(ckpt["config"], cfg, out_dir / "last.pt")
         model.load_state_dict(ckpt["model"])
+        for name, module in extra.items():
+            module.load_state_dict(ckpt["extra"][name])
         optimizer.load_state_dict(ckpt["optimizer"])
         step, best, best_step, metrics = ckpt["step"], ckpt["best_metric"], ckpt["best_step"], ckpt["metrics"]
         print(f"resuming from {out_dir / 'last.pt'} at step {step} of {total}")
+    if len(phases) > 1:
+        print("curriculum: " + ", ".join(f"{p.name} {p.epochs} epochs" for p in phases))
     profile = PROFILES[cfg.augment.profile]
     running = defaultdict(list)
     bar = tqdm(total=total, initial=step, desc="train", unit="step", mininterval=1.0)
-    model.train()
     while step < total:
+        index, phase_start, phase_steps = _phase_at(step, phases, steps_per_epoch)
+        phase = phases[index]
+        model.train()
+        apply_phase(model, phase)
         epoch = step // steps_per_epoch
         batches = identity_batches(train.identity, tc.identities_per_batch, tc.images_per_identity, cfg.seed, epoch)
         parts = train_step(
             model,
-            objective,
+            _phase_objective(phase, objective, tc),
             optimizer,
             train.batch(batches[step % steps_per_epoch]),
             profile,
             cfg,
             step,
-            lr_at(step, total, warmup, tc),
+            lr_at(step - phase_start, phase_steps, warmup, tc),
+            parameters,
         )
         for name, value in parts.items():
             running[name].append(value)
@@ -144,12 +185,14 @@ def fit(
         if step % val_interval == 0 or step == total:
             metrics = validate(model, objective, val)
             score = metrics[tc.select_metric]
-            if best is None or (score > best if HIGHER_IS_BETTER[tc.select_metric] else score < best):
+            better = best is None or (score > best if HIGHER_IS_BETTER[tc.select_metric] else score < best)
+            if index == len(phases) - 1 and better:
                 best, best_step = score, step
                 save_checkpoint(
                     out_dir / "best.pt",
                     model=model.state_dict(),
                     config=config_to_dict(cfg),
+                    modalities=list(model.modalities),
                     step=step,
                     metrics=metrics,
                 )
@@ -158,15 +201,18 @@ def fit(
                 {
                     **{f"train/{k}": float(np.mean(v)) for k, v in running.items()},
                     **{f"val/{k}": v for k, v in metrics.items()},
-                    "lr": lr_at(step - 1, total, warmup, tc),
+                    "lr": lr_at(step - 1 - phase_start, phase_steps, warmup, tc),
+                    "phase": float(index),
                 },
             )
             running.clear()
             save_checkpoint(
                 out_dir / "last.pt",
                 model=model.state_dict(),
+                extra={name: module.state_dict() for name, module in extra.items()},
                 optimizer=optimizer.state_dict(),
                 config=config_to_dict(cfg),
+                modalities=list(model.modalities),
                 step=step,
                 best_metric=best,
                 best_step=best_step,
@@ -196,16 +242,18 @@ def check_resumable(stored: dict, cfg: Config, path: Path) -> None:
         raise ConfigError(f"{path}: cannot resume, these params differ from the interrupted run: {', '.join(differ)}")
 
 
-def train_step(model, objective, optimizer, batch, profile, cfg: Config, step: int, lr: float) -> dict[str, float]:
-    """One optimisation step; returns every loss part as a float."""
+def train_step(
+    model, objective, optimizer, batch, profile, cfg: Config, step: int, lr: float, parameters=None
+) -> dict[str, float]:
+    """One optimisation step; returns every loss part as a float. `parameters`: what is clipped
+    (default: the model's; the optimiser may hold more, e.g. a distillation projection)."""
     torch.manual_seed(step_seed(cfg.seed, step))  # dropout: the same at this step whatever ran before
     generator = torch.Generator().manual_seed(step_seed(cfg.seed, step))
-    batch["input"], batch["target"] = augment_batch(
-        batch["input"], batch["target"], profile, generator, speckle=cfg.augment.speckle
-    )
+    batch = augment_pair_batch(batch, profile, generator, speckle=cfg.augment.speckle)
     if cfg.train.channels_last:
-        batch["input"] = batch["input"].contiguous(memory_format=torch.channels_last)
-        batch["target"] = batch["target"].contiguous(memory_format=torch.channels_last)
+        for key in ("input", "target", *VISIBLE_KEYS):
+            if key in batch:
+                batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
     for group in optimizer.param_groups:
         group["lr"] = lr
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.bf16):
@@ -219,7 +267,8 @@ def train_step(model, objective, optimizer, batch, profile, cfg: Config, step: i
         )
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip or float("inf"))
+    parameters = list(model.parameters()) if parameters is None else parameters
+    norm = torch.nn.utils.clip_grad_norm_(parameters, cfg.train.grad_clip or float("inf"))
     if not torch.isfinite(norm):
         detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
         raise NonFiniteLossError(

@@ -161,9 +161,32 @@ def augment_batch(
     clamped to [0, 1]. `speckle=True` makes the noise multiplicative. The "none" profile (any identity
     profile) returns unchanged copies without drawing from the generator.
     """
+    x, y, _ = _augment(inputs, targets, (), profile, generator, speckle)
+    return x, y
+
+
+VISIBLE_KEYS = ("visible_input", "visible_target")
+
+
+def augment_pair_batch(
+    batch: dict[str, Tensor], profile: AugmentProfile, generator: torch.Generator, speckle: bool = False
+) -> dict[str, Tensor]:
+    """augment_batch on a dataset batch: visible images, when present, follow the geometry of their
+    THz capture (the modalities stay aligned) but get no THz noise or occlusion. The THz images are
+    augmented exactly as augment_batch would (same random draws)."""
+    companions = tuple(batch[k] for k in VISIBLE_KEYS if k in batch)
+    x, y, warped = _augment(batch["input"], batch["target"], companions, profile, generator, speckle)
+    out = {**batch, "input": x, "target": y}
+    out.update(zip([k for k in VISIBLE_KEYS if k in batch], warped, strict=True))
+    return out
+
+
+def _augment(inputs, targets, companions, profile, generator, speckle):
     _check_batch(inputs, targets)
+    for companion in companions:
+        _check_batch(inputs, companion)
     if profile.is_identity:
-        return inputs.clone(), targets.clone()
+        return inputs.clone(), targets.clone(), tuple(c.clone() for c in companions)
     batch, _, height, width = inputs.shape
     device = inputs.device
 
@@ -174,8 +197,10 @@ def augment_batch(
         grid = F.affine_grid(theta, list(both.shape), align_corners=False)
         both = F.grid_sample(both, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         x, y = both[:, : inputs.shape[1]].contiguous(), both[:, inputs.shape[1] :].to(targets.dtype).contiguous()
+        companions = tuple(_warp(c, theta) for c in companions)
     else:
         x, y = inputs.clone(), targets.clone()
+        companions = tuple(c.clone() for c in companions)
 
     rows = torch.arange(height, device=device)
     cols = torch.arange(width, device=device)
@@ -197,7 +222,12 @@ def augment_batch(
             x.add_(noise.mul_(sigma))
     for mask in masks:
         x.masked_fill_(mask[:, None], 0.0)
-    return x.clamp_(0.0, 1.0), y
+    return x.clamp_(0.0, 1.0), y, companions
+
+
+def _warp(images: Tensor, theta: Tensor) -> Tensor:
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _check_batch(inputs: Tensor, targets: Tensor) -> None:

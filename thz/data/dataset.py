@@ -21,7 +21,8 @@ class PairSet:
     """Concealed inputs with their unconcealed targets, for one part (train, val or test).
 
     inputs, targets: (N, 1, H, W) uint8; identity: (N,) int64 index into `identities`;
-    posture: (N,) int64 in 0..4; paths: the input files, in order.
+    posture: (N,) int64 in 0..4; paths: the input files, in order. visible_inputs,
+    visible_targets: the grayscale visible images of the same captures, loaded for a teacher only.
     """
 
     inputs: torch.Tensor
@@ -30,26 +31,38 @@ class PairSet:
     posture: torch.Tensor
     identities: tuple[str, ...]
     paths: tuple[str, ...]
+    visible_inputs: torch.Tensor | None = None
+    visible_targets: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Float images in [0, 1] and labels for the given sample indices."""
-        return {
+        """Float images in [0, 1] and labels for the given sample indices (plus "visible_input" and
+        "visible_target" when the set carries visible images)."""
+        batch = {
             "input": self.inputs[index].float().div_(255.0),
             "target": self.targets[index].float().div_(255.0),
             "identity": self.identity[index],
             "posture": self.posture[index],
         }
+        if self.visible_inputs is not None:
+            batch["visible_input"] = self.visible_inputs[index].float().div_(255.0)
+            batch["visible_target"] = self.visible_targets[index].float().div_(255.0)
+        return batch
 
 
-def load_pairs(images: pd.DataFrame, part: str, image_size: int) -> PairSet:
+def load_pairs(images: pd.DataFrame, part: str, image_size: int, visible: bool = False, strict: bool = True) -> PairSet:
     """Decode the concealed images of `part` in a per-image table (split stage's images.csv) and
-    their targets. Raises DataError naming the part when it is empty."""
+    their targets; with `visible`, also the visible companions of both (grayscale, image_size).
+    Raises DataError naming the part when it is empty. A sample whose input or target has no
+    visible companion is named in a DataError (`strict`) or left out with a printed summary;
+    without `visible` no visible file is ever opened."""
     rows = images[(images.split == part) & images.concealed.astype(bool)].sort_values("path")
     if rows.empty:
         raise DataError(f"no concealed images in the '{part}' part of the split")
+    if visible:
+        rows = _with_visible(images, rows, part, strict)
     identities = tuple(sorted(rows.identity.unique()))
     lookup = {name: i for i, name in enumerate(identities)}
     return PairSet(
@@ -59,7 +72,35 @@ def load_pairs(images: pd.DataFrame, part: str, image_size: int) -> PairSet:
         posture=torch.tensor(rows.posture.to_numpy(np.int64)),
         identities=identities,
         paths=tuple(rows.path),
+        visible_inputs=_decode(rows.visible, image_size) if visible else None,
+        visible_targets=_decode(rows.visible_target, image_size) if visible else None,
     )
+
+
+def _with_visible(images: pd.DataFrame, rows: pd.DataFrame, part: str, strict: bool) -> pd.DataFrame:
+    """rows plus a `visible_target` column; rows lacking either visible image dropped or refused."""
+    companion = dict(zip(images.path, images.visible.fillna(""), strict=True))
+    rows = rows.assign(visible=rows.visible.fillna(""), visible_target=[companion.get(t, "") for t in rows.target])
+    missing = rows[(rows.visible == "") | (rows.visible_target == "")]
+    if missing.empty:
+        return rows
+    if len(missing) == len(rows):
+        raise DataError(
+            f"none of the {len(rows)} '{part}' samples has visible images for both its concealed input and "
+            "its unconcealed target (check data.visible_dir). The teacher and the distilled student need "
+            "them; with THz images only, run the THz-only part: dvc repro train_baseline"
+        )
+    names = [row.path for row in missing.itertuples() if row.visible == ""]
+    names += [row.target for row in missing.itertuples() if row.visible_target == ""]
+    listing = "\n  ".join(names[:20]) + (f"\n  ... and {len(names) - 20} more" if len(names) > 20 else "")
+    message = (
+        f"{len(missing)} of {len(rows)} '{part}' samples lack a visible image; THz files without "
+        f"a visible companion:\n  {listing}"
+    )
+    if strict:
+        raise DataError(message + "\n(data.strict is true; set it to false to train on the samples that have both)")
+    print(f"warning: {message}\nthese are left out; training on {len(rows) - len(missing)} samples with both")
+    return rows.drop(missing.index)
 
 
 def _decode(paths, size: int) -> torch.Tensor:

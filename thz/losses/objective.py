@@ -1,52 +1,89 @@
-"""The multi-task objective: one forward pass, every unweighted part, one weighted sum.
+"""Training objectives: one forward pass, every unweighted part, one weighted sum.
 
-Returns a dict with "loss" (the weighted total) and each part ("supcon" or "triplet", "posture",
-"recon" and its terms "charbonnier", "ssim", "gradient", "lpips", and "moe_balance"), so the
-engine can log all of them. Each image is encoded once: concealed inputs and their unconcealed
-targets go through the encoder together; only the inputs are decoded.
+Each returns a dict with "loss" (the weighted total) and each part, so the engine can log all of
+them. `MultiTaskObjective` is the task objective of every network (baseline, teacher, student):
+verification ("supcon" or "triplet"), "posture", "recon" and its terms ("charbonnier", "ssim",
+"gradient", "lpips") and "moe_balance". Each image is encoded once: concealed inputs and their
+unconcealed targets go through the encoder together; only the inputs are decoded. A teacher also
+gets the visible images of the same captures.
+
+`DistillationObjective` adds the teacher's knowledge to a student's task objective;
+`MaskedReconstructionObjective` is the self-supervised first phase of the curriculum. Both keep
+the task objective as `task_objective`, which is what validation scores.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from thz.config import LossConfig
+from thz.config import DistillConfig, LossConfig
+from thz.losses.distill import (
+    feature_distillation,
+    identity_centre_distillation,
+    logit_distillation,
+    rkd_angle,
+    rkd_distance,
+)
 from thz.losses.reconstruction import reconstruction_terms
 from thz.losses.supcon import supcon_loss, triplet_loss
 
 RECON_TERMS = ("charbonnier", "ssim", "gradient", "lpips")
+DISTILL_TERMS = ("feature", "logit", "rkd_distance", "rkd_angle", "identity_centre")
+
+
+def _no_autocast():
+    """bf16 autocast is for the network, not for SSIM, SupCon or the distillation terms."""
+    return torch.autocast("cpu", enabled=False)
 
 
 class MultiTaskObjective:
     """Verification (SupCon or triplet on identity labels over inputs and targets), posture
     (label-smoothed cross-entropy on all images), reconstruction of the target from the input."""
 
-    def __init__(self, model: torch.nn.Module, cfg: LossConfig, perceptual=None):
+    def __init__(self, model: nn.Module, cfg: LossConfig, perceptual=None):
         self.model, self.cfg = model, cfg
         self.perceptual = perceptual if cfg.lpips > 0 else None
 
+    @property
+    def task_objective(self) -> MultiTaskObjective:
+        return self
+
+    def extra_modules(self) -> dict[str, nn.Module]:
+        """Trainable modules besides the model (none here)."""
+        return {}
+
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """batch: input (B, 1, H, W) concealed, target (B, 1, H, W) unconcealed, identity (B,), posture (B,)."""
+        """batch: input (B, 1, H, W) concealed, target (B, 1, H, W) unconcealed, identity (B,),
+        posture (B,); for a teacher also visible_input and visible_target (B, 1, H, W)."""
+        out = self.forward(batch)
+        with _no_autocast():
+            return self.parts(out, batch)
+
+    def forward(self, batch: dict[str, torch.Tensor], decode: bool = True):
+        """The model on [inputs; targets] (2B rows); the first B (the inputs) decoded if `decode`."""
         n = batch["input"].shape[0]
-        images = torch.cat([batch["input"], batch["target"]])  # (2B, 1, H, W)
+        images = torch.cat([batch["input"], batch["target"]])
+        posture = torch.cat([batch["posture"], batch["posture"]])
+        visible = None
+        if "visible" in getattr(self.model, "modalities", ("thz",)):
+            if "visible_input" not in batch:
+                raise ValueError("the teacher needs visible images: load the data with visible=True")
+            visible = torch.cat([batch["visible_input"], batch["visible_target"]])
+        return self.model(images, posture, decode=n if decode else False, visible=visible)
+
+    def parts(self, out, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
         identity = torch.cat([batch["identity"], batch["identity"]])
         posture = torch.cat([batch["posture"], batch["posture"]])
-        out = self.model(images, posture, decode=n)
-        with torch.autocast("cpu", enabled=False):  # bf16 autocast is for the network, not for SSIM or SupCon
-            return self._parts(out, batch, identity, posture)
-
-    def _parts(self, out, batch, identity, posture) -> dict[str, torch.Tensor]:
-        cfg = self.cfg
         parts: dict[str, torch.Tensor] = {}
         if cfg.metric == "supcon":
             parts["supcon"] = supcon_loss(out.emb.float(), identity, cfg.temperature)
         else:
             parts["triplet"] = triplet_loss(out.emb.float(), identity, cfg.triplet_margin)
         parts["posture"] = F.cross_entropy(out.posture_logits.float(), posture, label_smoothing=cfg.label_smoothing)
-        terms = reconstruction_terms(out.recon.float(), batch["target"].float(), self.perceptual)
-        parts.update({name: value.mean() for name, value in terms.items()})
-        parts["recon"] = sum(getattr(cfg, name) * parts[name] for name in RECON_TERMS if name in parts)
+        parts.update(self.recon_parts(out.recon, batch["target"]))
         parts["moe_balance"] = out.moe.balance_loss
         parts["loss"] = (
             cfg.supcon * parts.get("supcon", parts.get("triplet"))
@@ -54,3 +91,142 @@ class MultiTaskObjective:
             + cfg.recon * parts["recon"]
         )
         return parts
+
+    def recon_parts(self, recon: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each reconstruction term (batch mean) and their weighted sum "recon"."""
+        terms = reconstruction_terms(recon.float(), target.float(), self.perceptual)
+        parts = {name: value.mean() for name, value in terms.items()}
+        parts["recon"] = sum(getattr(self.cfg, name) * parts[name] for name in RECON_TERMS if name in parts)
+        return parts
+
+
+class MaskedReconstructionObjective:
+    """Curriculum phase 1: hide `ratio` of the `patch` x `patch` squares of every THz image (concealed
+    and unconcealed alike) and reconstruct the whole image through the posture experts; no labels
+    but the posture that routes the decoder. Trains the encoder (and decoder) before any task head."""
+
+    def __init__(self, task: MultiTaskObjective, ratio: float, patch: int):
+        self.task, self.ratio, self.patch = task, ratio, patch
+
+    @property
+    def task_objective(self) -> MultiTaskObjective:
+        return self.task
+
+    def extra_modules(self) -> dict[str, nn.Module]:
+        return {}
+
+    def mask(self, images: torch.Tensor) -> torch.Tensor:
+        """images with random squares set to 0 (drawn from the global RNG: the engine seeds each step)."""
+        b, _, h, w = images.shape
+        grid = (-(-h // self.patch), -(-w // self.patch))
+        keep = (torch.rand(b, 1, *grid) >= self.ratio).to(images.dtype)
+        keep = keep.repeat_interleave(self.patch, 2).repeat_interleave(self.patch, 3)[:, :, :h, :w]
+        return images * keep.to(images.device)
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        images = torch.cat([batch["input"], batch["target"]])
+        masked = dict(batch, input=self.mask(batch["input"]), target=self.mask(batch["target"]))
+        out = self.task.model(
+            torch.cat([masked["input"], masked["target"]]),
+            torch.cat([batch["posture"], batch["posture"]]),
+            visible=self._visible(batch),
+        )
+        with _no_autocast():
+            parts = self.task.recon_parts(out.recon, images)
+            parts["loss"] = parts["recon"]
+            return parts
+
+    def _visible(self, batch):
+        if "visible" not in self.task.model.modalities:
+            return None
+        return torch.cat([batch["visible_input"], batch["visible_target"]])
+
+
+class DistillationObjective:
+    """The student's task objective plus distillation from a teacher (see thz.losses.distill).
+
+    A frozen teacher runs in eval mode without gradients, on only the rows the terms need; a joint
+    teacher trains alongside with its own task loss (weight distill.teacher_task_weight). The
+    feature projection (student latent -> teacher latent) is trained with the student and saved
+    in last.pt, not in the student's weights: the student stays the baseline architecture."""
+
+    def __init__(self, task: MultiTaskObjective, teacher: nn.Module, cfg: DistillConfig):
+        if "visible" not in teacher.modalities:
+            raise ValueError("the distillation teacher must be a visible+THz network")
+        self.task, self.cfg = task, cfg
+        self.teacher = teacher.requires_grad_(not cfg.freeze_teacher)
+        self.teacher_task = MultiTaskObjective(teacher, task.cfg, task.perceptual)
+        self.projector = None
+        if cfg.feature > 0:
+            self.projector = nn.Linear(task.model.encoder.channels[-1], teacher.encoder.channels[-1])
+
+    @property
+    def task_objective(self) -> MultiTaskObjective:
+        return self.task
+
+    def extra_modules(self) -> dict[str, nn.Module]:
+        extra = {"projector": self.projector} if self.projector is not None else {}
+        if not self.cfg.freeze_teacher:
+            extra["teacher"] = self.teacher
+        return extra
+
+    @property
+    def needs_teacher(self) -> bool:
+        return not self.cfg.freeze_teacher or any(getattr(self.cfg, t) > 0 for t in DISTILL_TERMS)
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        student = self.task.forward(batch)
+        teacher, teacher_parts = self._teacher(batch)
+        with _no_autocast():
+            parts = self.task.parts(student, batch)
+            if teacher is None:
+                return parts
+            rows = len(student.emb) if self.cfg.full_triplet else batch["input"].shape[0]
+            identity = torch.cat([batch["identity"], batch["identity"]])[:rows]
+            terms = self._terms(student, teacher, identity, rows)
+            parts.update({f"distill_{name}": value for name, value in terms.items()})
+            parts["distill"] = sum(getattr(self.cfg, name) * value for name, value in terms.items())
+            parts["loss"] = parts["loss"] + parts["distill"]
+            if teacher_parts is not None:
+                parts["teacher_loss"] = teacher_parts["loss"]
+                parts["loss"] = parts["loss"] + self.cfg.teacher_task_weight * teacher_parts["loss"]
+            return parts
+
+    def _teacher(self, batch):
+        """Teacher outputs (and its task parts when it trains), or (None, None) when nothing needs it."""
+        if not self.needs_teacher:
+            return None, None
+        if not self.cfg.freeze_teacher:
+            self.teacher.train(self.task.model.training)
+            out = self.teacher_task.forward(batch)
+            with _no_autocast():
+                return out, self.teacher_task.parts(out, batch)
+        self.teacher.eval()
+        if "visible_input" not in batch:
+            raise ValueError("the teacher needs visible images: load the training data with visible=True")
+        images, visible = batch["input"], batch["visible_input"]
+        if self.cfg.full_triplet:
+            images = torch.cat([images, batch["target"]])
+            visible = torch.cat([visible, batch["visible_target"]])
+        with torch.no_grad():
+            return self.teacher(images, decode=False, visible=visible), None
+
+    def _terms(self, student, teacher, identity, rows) -> dict[str, torch.Tensor]:
+        """Each switched-on term; teacher outputs are detached (a joint teacher learns from its own
+        task loss only, so it cannot drift towards the student)."""
+        cfg, terms = self.cfg, {}
+        s_emb, t_emb = student.emb[:rows].float(), teacher.emb[:rows].detach().float()
+        if cfg.feature > 0:
+            projected = self.projector(student.latent[:rows].float())
+            t_latent = teacher.latent[:rows].detach().float()
+            terms["feature"] = feature_distillation(projected, t_latent, cfg.feature_loss)
+        if cfg.logit > 0:
+            t_logits = teacher.posture_logits[:rows].detach().float()
+            terms["logit"] = logit_distillation(student.posture_logits[:rows].float(), t_logits, cfg.temperature)
+        if cfg.rkd_distance > 0:
+            terms["rkd_distance"] = rkd_distance(s_emb, t_emb)
+        if cfg.rkd_angle > 0:
+            terms["rkd_angle"] = rkd_angle(s_emb, t_emb)
+        if cfg.identity_centre > 0:
+            terms["identity_centre"] = identity_centre_distillation(s_emb, t_emb, identity)
+        return terms

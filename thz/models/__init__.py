@@ -1,12 +1,14 @@
-"""Models: `build_model(cfg.model)` assembles the multi-task network from configuration."""
+"""Models: `build_model(cfg.model)` assembles the multi-task network from configuration;
+`build_model(cfg.model, cfg.teacher)` the visible+THz teacher around the same parts."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from thz.config import ConfigError, ModelConfig
+from thz.config import ConfigError, ModelConfig, TeacherConfig
 from thz.data.naming import POSTURES
 from thz.models.encoder import ENCODERS
+from thz.models.fusion import CrossAttentionFusion
 from thz.models.heads import EmbeddingHead, SpatialReduction
 from thz.models.moe_unet import MoEOutput, PostureExperts
 from thz.models.multitask import MultiTaskNet, NetOutput
@@ -14,12 +16,19 @@ from thz.models.multitask import MultiTaskNet, NetOutput
 __all__ = ["MoEOutput", "MultiTaskNet", "NetOutput", "build_model", "check_input_size", "count_parameters"]
 
 
-def build_model(cfg: ModelConfig) -> MultiTaskNet:
-    """The THz-only multi-task network described by `cfg` (baseline and student alike)."""
+def build_model(cfg: ModelConfig, teacher: TeacherConfig | None = None) -> MultiTaskNet:
+    """The THz-only multi-task network described by `cfg` (baseline and student alike), or with
+    `teacher` given, the same network plus a visible encoder and cross-attention fusion."""
     if cfg.encoder not in ENCODERS:
         raise ValueError(f"model.encoder must be one of {sorted(ENCODERS)}, got {cfg.encoder!r}")
     encoder = ENCODERS[cfg.encoder](cfg.width)
     latent = encoder.channels[-1]
+    visible_encoder, fusion = None, None
+    if teacher is not None:
+        if latent % teacher.heads:
+            raise ConfigError(f"teacher.heads = {teacher.heads} must divide the bottleneck channels ({latent})")
+        visible_encoder = ENCODERS[cfg.encoder](cfg.width)
+        fusion = CrossAttentionFusion(latent, teacher.heads, teacher.dropout, teacher.positional)
     return MultiTaskNet(
         encoder=encoder,
         reduction=SpatialReduction(latent, cfg.reduction, cfg.dropout),
@@ -27,6 +36,8 @@ def build_model(cfg: ModelConfig) -> MultiTaskNet:
         posture_head=nn.Linear(latent, len(POSTURES)),
         decoder=PostureExperts(encoder.channels, experts=len(POSTURES)),
         routing=cfg.moe_routing,
+        visible_encoder=visible_encoder,
+        fusion=fusion,
     )
 
 

@@ -1,7 +1,9 @@
 """The one network of every variant: shared encoder, embedding and posture heads, MoE decoder.
 
-The baseline and the student are this class as built by `build_model`; the teacher (a later
-issue) adds a visible encoder and a fusion block through the same builder.
+The baseline and the student are this class as built by `build_model`; the teacher is the same
+class with a visible encoder and a cross-attention fusion of the two bottlenecks added, so every
+head, loss and training step is shared. A THz-only network refuses visible input outright: what
+predicts with a student can never depend on a visible image.
 """
 
 from __future__ import annotations
@@ -34,12 +36,21 @@ class MultiTaskNet(nn.Module):
         posture_head: nn.Module,
         decoder: PostureExperts,
         routing: str = "predicted",
+        visible_encoder: nn.Module | None = None,
+        fusion: nn.Module | None = None,
     ):
         super().__init__()
         if routing not in ROUTINGS:
             raise ValueError(f"model.moe_routing must be one of {ROUTINGS}, got {routing!r}")
+        if (visible_encoder is None) != (fusion is None):
+            raise ValueError("a teacher needs both a visible encoder and a fusion block")
         self.encoder, self.reduction, self.embedding = encoder, reduction, embedding
         self.posture_head, self.decoder, self.routing = posture_head, decoder, routing
+        self.visible_encoder, self.fusion = visible_encoder, fusion
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return ("thz", "visible") if self.fusion is not None else ("thz",)
 
     def forward(
         self,
@@ -47,14 +58,22 @@ class MultiTaskNet(nn.Module):
         posture: torch.Tensor | None = None,
         decode: bool | int = True,
         routing: str | None = None,
+        visible: torch.Tensor | None = None,
     ) -> NetOutput:
         """x (B, 1, H, W) in [0, 1]; `posture` (B,) true labels, needed by oracle routing (and used
         by predicted routing while training). `decode`: True reconstructs every sample, an int n
         only the first n (the rest are encoded for their embeddings only), False none.
-        `routing` overrides the configured one (evaluation reports oracle and predicted)."""
+        `routing` overrides the configured one (evaluation reports oracle and predicted).
+        `visible` (B, 1, H, W): the grayscale visible images of the same captures, for a teacher only."""
         if routing is not None and routing not in ROUTINGS:
             raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
         features = self.encoder(x)
+        if self.fusion is not None:
+            if visible is None:
+                raise ValueError("this is a teacher network: it needs the visible images (visible=...)")
+            features[-1] = self.fusion(features[-1], self.visible_encoder(visible)[-1])
+        elif visible is not None:
+            raise ValueError("this is a THz-only network: it takes no visible images")
         latent = self.reduction(features[-1])
         emb = self.embedding(latent)
         logits = self.posture_head(latent)

@@ -1,0 +1,86 @@
+"""What the three training stages share: read params and the split, build the variant's network
+and objective, run the one training loop, log to DVCLive, print the result.
+
+- baseline: the THz-only network with the task objective;
+- teacher: the same network plus a visible encoder and cross-attention fusion, on THz + visible
+  images (samples lacking a visible image are named and refused, or left out when data.strict is
+  false), for teacher.epochs joint epochs;
+- student: the baseline architecture with the task objective plus distillation from the trained
+  teacher. Only its training set carries visible images (for the teacher); it is validated, like
+  every THz-only network, on THz images alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from thz.checkpoint import load_model
+from thz.config import Config, ConfigError, load_config
+from thz.data.dataset import load_pairs
+from thz.data.scan import read_manifest
+from thz.engine import fit
+from thz.losses.objective import DistillationObjective, MultiTaskObjective
+from thz.losses.perceptual import build_perceptual_loss
+from thz.models import build_model, check_input_size, count_parameters
+from thz.runtime import seed_everything, set_threads
+from thz.tracking import Tracker
+
+VARIANTS = ("baseline", "teacher", "student")
+
+
+def train_variant(
+    variant: str, params: Path, images_csv: Path, out: Path, live: Path | None, teacher: Path | None = None
+) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    cfg = load_config(params)
+    check_input_size(cfg.model, cfg.data.image_size)
+    set_threads(cfg.train.threads)
+    seed_everything(cfg.seed)
+    perceptual = build_perceptual_loss(cfg.loss.lpips_weights) if cfg.loss.lpips > 0 else None
+    if perceptual is None and cfg.loss.lpips > 0:
+        cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, lpips=0.0))  # recorded as off
+    model = build_model(cfg.model, cfg.teacher if variant == "teacher" else None)
+    objective = MultiTaskObjective(model, cfg.loss, perceptual)
+    if variant == "student":
+        objective = _distillation(objective, cfg, teacher)
+    images = read_manifest(images_csv)
+    with_visible = variant == "teacher" or (variant == "student" and objective.needs_teacher)
+    train = load_pairs(images, "train", cfg.data.image_size, visible=with_visible, strict=cfg.data.strict)
+    val = load_pairs(images, "val", cfg.data.image_size, visible=variant == "teacher", strict=cfg.data.strict)
+    print(
+        f"{variant}: {count_parameters(model) / 1e6:.2f} M parameters; train {len(train)} pairs of "
+        f"{len(train.identities)} identities, val {len(val)} pairs of {len(val.identities)}"
+    )
+    epochs = cfg.teacher.epochs if variant == "teacher" else cfg.train.epochs
+    tracker = Tracker(live, resume=cfg.train.resume)
+    start = time.perf_counter()
+    result = fit(model, objective, train, val, cfg, out, tracker, epochs=epochs)
+    tracker.summary(
+        {
+            f"best/{cfg.train.select_metric}": result.best_metric,
+            "best/step": result.best_step,
+            "train_seconds": round(time.perf_counter() - start, 1),
+        }
+    )
+    tracker.close()
+    print(
+        f"{variant}: best val {cfg.train.select_metric} {result.best_metric:.4f} at step {result.best_step}; last: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result.last_metrics.items() if k in ("ssim", "posture_acc", "auc"))
+    )
+
+
+def _distillation(task: MultiTaskObjective, cfg: Config, teacher_path: Path | None) -> DistillationObjective:
+    if teacher_path is None:
+        raise ConfigError("the student needs the trained teacher's checkpoint (--teacher models/teacher/best.pt)")
+    teacher, teacher_cfg = load_model(teacher_path)
+    if "visible" not in teacher.modalities:
+        raise ConfigError(f"{teacher_path}: not a teacher checkpoint (it takes THz images only)")
+    if teacher_cfg.model.embedding_dim != cfg.model.embedding_dim and cfg.distill.identity_centre > 0:
+        raise ConfigError(
+            f"{teacher_path}: teacher embeddings have {teacher_cfg.model.embedding_dim} dimensions, the student's "
+            f"{cfg.model.embedding_dim}; distill.identity_centre compares them directly (set it to 0 or retrain)"
+        )
+    return DistillationObjective(task, teacher, cfg.distill)
