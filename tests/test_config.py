@@ -75,3 +75,21 @@ def test_every_stage_params_section_exists():
         for entry in stage.get("params", []):
             key = entry if isinstance(entry, str) else next(iter(entry))
             assert key.split(".")[0] in sections, f"stage {name} lists unknown params section {key}"
+    for name, stage in stages.items():  # dotted keys must exist too
+        for entry in stage.get("params", []):
+            section, _, key = entry.partition(".")
+            assert not key or key in config_to_dict(Config())[section], f"stage {name}: unknown key {entry}"
+
+
+def test_stage_params_follow_what_each_training_variant_reads():
+    """The teacher reads every train.* key but the student's epochs, curriculum and resume, so
+    changing those never retrains it; the student alone reads distill, the teacher alone teacher."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    params = {name: set(stages[f"train_{name}"]["params"]) for name in ("baseline", "teacher", "student")}
+    not_teacher = {"epochs", "pretrain_epochs", "heads_epochs", "mask_ratio", "mask_patch", "resume"}
+    train_keys = set(config_to_dict(Config())["train"])
+    assert {p for p in params["teacher"] if p.startswith("train.")} == {f"train.{k}" for k in train_keys - not_teacher}
+    assert "train" in params["baseline"] and "train" in params["student"]
+    assert "teacher" in params["teacher"] and "teacher" not in params["baseline"] | params["student"]
+    assert "distill" in params["student"] and "distill" not in params["baseline"] | params["teacher"]
+    assert "models/teacher" in stages["train_student"]["deps"]

@@ -107,6 +107,9 @@ def test_repro_simulated_then_nothing_to_do(repo: Path):
     exp = _run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], repo)
     ran = [stage for stage in ("train_baseline", "train_teacher", "train_student") if f"Running stage '{stage}'" in exp]
     assert ran == ["train_student"], exp
+    exp = _run(["dvc", "exp", "run", "-S", "train.epochs=2"], repo)  # the student's budget, not the teacher's
+    ran = [stage for stage in ("train_baseline", "train_teacher", "train_student") if f"Running stage '{stage}'" in exp]
+    assert ran == ["train_baseline", "train_student"], exp
 
 
 def test_repro_on_a_folder_of_real_format_images(repo: Path, tmp_path: Path):

@@ -16,7 +16,7 @@ from torch import nn
 from thz.config import TrainConfig
 
 TASK_HEADS = ("reduction", "embedding", "posture_head")
-ENCODERS = ("encoder", "visible_encoder")
+ENCODER_MODULES = ("encoder", "visible_encoder")  # the fusion of a teacher trains with the heads
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def plan_phases(tc: TrainConfig, joint_epochs: int | None = None) -> list[Phase]
     """The phases of one run, in order; the joint phase lasts `joint_epochs` (default train.epochs)."""
     phases = [
         Phase("pretrain", tc.pretrain_epochs, TASK_HEADS),
-        Phase("heads", tc.heads_epochs, ENCODERS),
+        Phase("heads", tc.heads_epochs, ENCODER_MODULES),
         Phase("joint", tc.epochs if joint_epochs is None else joint_epochs, ()),
     ]
     return [p for p in phases if p.epochs > 0]

@@ -119,18 +119,19 @@ def fit(
     out_dir: Path,
     tracker: Tracker | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
-    epochs: int | None = None,
+    phases: list[Phase] | None = None,
 ) -> FitResult:
-    """Train `model` under `objective` through the curriculum's phases (thz.curriculum; one joint
-    phase of `epochs`, default train.epochs, unless train.pretrain_epochs/heads_epochs are set);
-    write out_dir/last.pt and out_dir/best.pt (best of the last phase). Modules the objective
+    """Train `model` under `objective` through `phases` (default: the curriculum of cfg.train, one
+    joint phase of train.epochs unless train.pretrain_epochs/heads_epochs are set); write
+    out_dir/last.pt and out_dir/best.pt (best of the last phase). Each phase has its own warm-up
+    (at most half the phase) and cosine decay. Modules the objective
     trains besides the model (a distillation projection, a joint teacher) are optimised with it
     and saved in last.pt."""
     tc = cfg.train
     out_dir.mkdir(parents=True, exist_ok=True)
     tracker = tracker or Tracker(None)
     steps_per_epoch = len(identity_batches(train.identity, tc.identities_per_batch, tc.images_per_identity, 0, 0))
-    phases = plan_phases(tc, epochs)
+    phases = phases or plan_phases(tc)
     total = sum(p.epochs for p in phases) * steps_per_epoch
     warmup = round(tc.warmup_epochs * steps_per_epoch)
     val_interval = max(1, round(tc.val_every * steps_per_epoch))
@@ -159,7 +160,7 @@ def fit(
     bar = tqdm(total=total, initial=step, desc="train", unit="step", mininterval=1.0)
     while step < total:
         index, phase_start, phase_steps = _phase_at(step, phases, steps_per_epoch)
-        phase = phases[index]
+        phase, phase_warmup = phases[index], min(warmup, phase_steps // 2)
         model.train()
         apply_phase(model, phase)
         epoch = step // steps_per_epoch
@@ -172,7 +173,7 @@ def fit(
             profile,
             cfg,
             step,
-            lr_at(step - phase_start, phase_steps, warmup, tc),
+            lr_at(step - phase_start, phase_steps, phase_warmup, tc),
             parameters,
         )
         for name, value in parts.items():
@@ -201,7 +202,7 @@ def fit(
                 {
                     **{f"train/{k}": float(np.mean(v)) for k, v in running.items()},
                     **{f"val/{k}": v for k, v in metrics.items()},
-                    "lr": lr_at(step - 1 - phase_start, phase_steps, warmup, tc),
+                    "lr": lr_at(step - 1 - phase_start, phase_steps, phase_warmup, tc),
                     "phase": float(index),
                 },
             )

@@ -4,10 +4,11 @@ and objective, run the one training loop, log to DVCLive, print the result.
 - baseline: the THz-only network with the task objective;
 - teacher: the same network plus a visible encoder and cross-attention fusion, on THz + visible
   images (samples lacking a visible image are named and refused, or left out when data.strict is
-  false), for teacher.epochs joint epochs;
+  false), in one joint phase of teacher.epochs (no curriculum: its train.* keys are the others);
 - student: the baseline architecture with the task objective plus distillation from the trained
-  teacher. Only its training set carries visible images (for the teacher); it is validated, like
-  every THz-only network, on THz images alone.
+  teacher. Only its training set carries visible images (for the teacher), so with data.strict
+  false it trains on the samples that have them; it is validated, like every THz-only network,
+  on THz images alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from thz.checkpoint import load_model
 from thz.config import Config, ConfigError, load_config
+from thz.curriculum import Phase
 from thz.data.dataset import load_pairs
 from thz.data.scan import read_manifest
 from thz.engine import fit
@@ -54,10 +56,10 @@ def train_variant(
         f"{variant}: {count_parameters(model) / 1e6:.2f} M parameters; train {len(train)} pairs of "
         f"{len(train.identities)} identities, val {len(val)} pairs of {len(val.identities)}"
     )
-    epochs = cfg.teacher.epochs if variant == "teacher" else cfg.train.epochs
+    phases = [Phase("joint", cfg.teacher.epochs, ())] if variant == "teacher" else None  # None: train.* curriculum
     tracker = Tracker(live, resume=cfg.train.resume)
     start = time.perf_counter()
-    result = fit(model, objective, train, val, cfg, out, tracker, epochs=epochs)
+    result = fit(model, objective, train, val, cfg, out, tracker, phases=phases)
     tracker.summary(
         {
             f"best/{cfg.train.select_metric}": result.best_metric,
@@ -75,9 +77,17 @@ def train_variant(
 def _distillation(task: MultiTaskObjective, cfg: Config, teacher_path: Path | None) -> DistillationObjective:
     if teacher_path is None:
         raise ConfigError("the student needs the trained teacher's checkpoint (--teacher models/teacher/best.pt)")
-    teacher, teacher_cfg = load_model(teacher_path)
+    try:
+        teacher, teacher_cfg = load_model(teacher_path)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(f"cannot load the teacher: {err} (run stage train_teacher first)") from None
     if "visible" not in teacher.modalities:
         raise ConfigError(f"{teacher_path}: not a teacher checkpoint (it takes THz images only)")
+    if teacher_cfg.data.image_size != cfg.data.image_size:
+        raise ConfigError(
+            f"{teacher_path}: the teacher was trained on {teacher_cfg.data.image_size} px images, "
+            f"data.image_size is {cfg.data.image_size}"
+        )
     if teacher_cfg.model.embedding_dim != cfg.model.embedding_dim and cfg.distill.identity_centre > 0:
         raise ConfigError(
             f"{teacher_path}: teacher embeddings have {teacher_cfg.model.embedding_dim} dimensions, the student's "

@@ -395,11 +395,11 @@ def test_up_step_with_and_without_skip():
 
 
 def test_spatial_reduction():
-    conv = SpatialReduction(16, "conv", dropout=0.0)
+    conv = SpatialReduction(16, "conv")
     assert conv(torch.randn(2, 16, 4, 4)).shape == (2, 16)
     with pytest.raises(ValueError, match=r"expects a 4x4 bottleneck, got \(8, 8\)"):
         conv(torch.randn(2, 16, 8, 8))
-    pool = SpatialReduction(16, "pool", dropout=0.0)
+    pool = SpatialReduction(16, "pool")
     assert count_parameters(pool) == 0
     assert pool(torch.randn(2, 16, 8, 8)).shape == (2, 16)  # pooling accepts any size
     with pytest.raises(ValueError, match="'conv' or 'pool'"):

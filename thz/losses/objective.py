@@ -38,6 +38,22 @@ def _no_autocast():
     return torch.autocast("cpu", enabled=False)
 
 
+def model_inputs(model: nn.Module, batch: dict[str, torch.Tensor], anchors_only: bool = False):
+    """(images, posture, visible) for one forward pass: [inputs; targets] (or the inputs alone),
+    their postures, and for a visible+THz network their visible images (None otherwise)."""
+    keys = ("input",) if anchors_only else ("input", "target")
+    images = torch.cat([batch[k] for k in keys])
+    posture = torch.cat([batch["posture"]] * len(keys))
+    if "visible" not in getattr(model, "modalities", ("thz",)):
+        return images, posture, None
+    if "visible_input" not in batch:
+        raise ValueError(
+            "this network needs visible images but the batch has none: the teacher and the student's "
+            "training set are loaded with their visible companions (data.visible_dir)"
+        )
+    return images, posture, torch.cat([batch[f"visible_{k}"] for k in keys])
+
+
 class MultiTaskObjective:
     """Verification (SupCon or triplet on identity labels over inputs and targets), posture
     (label-smoothed cross-entropy on all images), reconstruction of the target from the input."""
@@ -63,15 +79,8 @@ class MultiTaskObjective:
 
     def forward(self, batch: dict[str, torch.Tensor], decode: bool = True):
         """The model on [inputs; targets] (2B rows); the first B (the inputs) decoded if `decode`."""
-        n = batch["input"].shape[0]
-        images = torch.cat([batch["input"], batch["target"]])
-        posture = torch.cat([batch["posture"], batch["posture"]])
-        visible = None
-        if "visible" in getattr(self.model, "modalities", ("thz",)):
-            if "visible_input" not in batch:
-                raise ValueError("the teacher needs visible images: load the data with visible=True")
-            visible = torch.cat([batch["visible_input"], batch["visible_target"]])
-        return self.model(images, posture, decode=n if decode else False, visible=visible)
+        images, posture, visible = model_inputs(self.model, batch)
+        return self.model(images, posture, decode=batch["input"].shape[0] if decode else False, visible=visible)
 
     def parts(self, out, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -115,31 +124,25 @@ class MaskedReconstructionObjective:
     def extra_modules(self) -> dict[str, nn.Module]:
         return {}
 
-    def mask(self, images: torch.Tensor) -> torch.Tensor:
-        """images with random squares set to 0 (drawn from the global RNG: the engine seeds each step)."""
-        b, _, h, w = images.shape
+    def keep_mask(self, like: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) 1 where pixels stay, 0 in hidden squares; drawn from the global RNG (the engine
+        seeds each step)."""
+        b, _, h, w = like.shape
         grid = (-(-h // self.patch), -(-w // self.patch))
-        keep = (torch.rand(b, 1, *grid) >= self.ratio).to(images.dtype)
-        keep = keep.repeat_interleave(self.patch, 2).repeat_interleave(self.patch, 3)[:, :, :h, :w]
-        return images * keep.to(images.device)
+        keep = (torch.rand(b, 1, *grid) >= self.ratio).to(like.dtype)
+        return keep.repeat_interleave(self.patch, 2).repeat_interleave(self.patch, 3)[:, :, :h, :w].to(like.device)
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        images = torch.cat([batch["input"], batch["target"]])
-        masked = dict(batch, input=self.mask(batch["input"]), target=self.mask(batch["target"]))
-        out = self.task.model(
-            torch.cat([masked["input"], masked["target"]]),
-            torch.cat([batch["posture"], batch["posture"]]),
-            visible=self._visible(batch),
-        )
+        model = self.task.model
+        images, posture, visible = model_inputs(model, batch)
+        keep = self.keep_mask(images)
+        if visible is not None:  # the same squares hidden in both modalities: no shortcut around the mask
+            visible = visible * keep
+        out = model(images * keep, posture, visible=visible)
         with _no_autocast():
             parts = self.task.recon_parts(out.recon, images)
             parts["loss"] = parts["recon"]
             return parts
-
-    def _visible(self, batch):
-        if "visible" not in self.task.model.modalities:
-            return None
-        return torch.cat([batch["visible_input"], batch["visible_target"]])
 
 
 class DistillationObjective:
@@ -185,7 +188,7 @@ class DistillationObjective:
             identity = torch.cat([batch["identity"], batch["identity"]])[:rows]
             terms = self._terms(student, teacher, identity, rows)
             parts.update({f"distill_{name}": value for name, value in terms.items()})
-            parts["distill"] = sum(getattr(self.cfg, name) * value for name, value in terms.items())
+            parts["distill"] = sum((getattr(self.cfg, name) * value for name, value in terms.items()), torch.zeros(()))
             parts["loss"] = parts["loss"] + parts["distill"]
             if teacher_parts is not None:
                 parts["teacher_loss"] = teacher_parts["loss"]
@@ -202,12 +205,7 @@ class DistillationObjective:
             with _no_autocast():
                 return out, self.teacher_task.parts(out, batch)
         self.teacher.eval()
-        if "visible_input" not in batch:
-            raise ValueError("the teacher needs visible images: load the training data with visible=True")
-        images, visible = batch["input"], batch["visible_input"]
-        if self.cfg.full_triplet:
-            images = torch.cat([images, batch["target"]])
-            visible = torch.cat([visible, batch["visible_target"]])
+        images, _, visible = model_inputs(self.teacher, batch, anchors_only=not self.cfg.full_triplet)
         with torch.no_grad():
             return self.teacher(images, decode=False, visible=visible), None
 

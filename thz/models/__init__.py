@@ -31,13 +31,14 @@ def build_model(cfg: ModelConfig, teacher: TeacherConfig | None = None) -> Multi
         fusion = CrossAttentionFusion(latent, teacher.heads, teacher.dropout, teacher.positional)
     return MultiTaskNet(
         encoder=encoder,
-        reduction=SpatialReduction(latent, cfg.reduction, cfg.dropout),
+        reduction=SpatialReduction(latent, cfg.reduction),
         embedding=EmbeddingHead(latent, cfg.embedding_hidden, cfg.embedding_dim, cfg.dropout),
         posture_head=nn.Linear(latent, len(POSTURES)),
         decoder=PostureExperts(encoder.channels, experts=len(POSTURES)),
         routing=cfg.moe_routing,
         visible_encoder=visible_encoder,
         fusion=fusion,
+        latent_dropout=cfg.dropout,
     )
 
 

@@ -9,9 +9,11 @@ from torch import nn
 
 class SpatialReduction(nn.Module):
     """(B, C, 4, 4) -> (B, C). `conv`: the published 4x4 stride-4 conv + BN + LeakyReLU (a dense
-    layer over the 16 positions, C*C*16 weights); `pool`: global average pooling (no weights)."""
+    layer over the 16 positions, C*C*16 weights); `pool`: global average pooling (no weights).
+    The published dropout after it is applied by the network on the way into the heads, so the
+    latent that distillation matches is the clean one."""
 
-    def __init__(self, channels: int, kind: str = "conv", dropout: float = 0.5):
+    def __init__(self, channels: int, kind: str = "conv"):
         super().__init__()
         if kind == "conv":
             self.reduce = nn.Sequential(
@@ -21,12 +23,11 @@ class SpatialReduction(nn.Module):
             self.reduce = nn.AdaptiveAvgPool2d(1)
         else:
             raise ValueError(f"model.reduction must be 'conv' or 'pool', got {kind!r}")
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (4, 4) and isinstance(self.reduce, nn.Sequential):
             raise ValueError(f"the conv reduction expects a 4x4 bottleneck, got {tuple(x.shape[-2:])}: use 64 px input")
-        return self.dropout(self.reduce(x).flatten(1))
+        return self.reduce(x).flatten(1)
 
 
 class EmbeddingHead(nn.Module):

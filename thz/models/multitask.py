@@ -24,7 +24,7 @@ class NetOutput(NamedTuple):
     posture_logits: torch.Tensor  # (B, 5)
     recon: torch.Tensor | None  # (B, 1, H, W) in [0, 1]; None when decode=False
     moe: MoEOutput | None
-    latent: torch.Tensor  # (B, C) reduced bottleneck (what distillation matches)
+    latent: torch.Tensor  # (B, C) reduced bottleneck before dropout (what distillation matches)
 
 
 class MultiTaskNet(nn.Module):
@@ -38,6 +38,7 @@ class MultiTaskNet(nn.Module):
         routing: str = "predicted",
         visible_encoder: nn.Module | None = None,
         fusion: nn.Module | None = None,
+        latent_dropout: float = 0.0,
     ):
         super().__init__()
         if routing not in ROUTINGS:
@@ -47,6 +48,7 @@ class MultiTaskNet(nn.Module):
         self.encoder, self.reduction, self.embedding = encoder, reduction, embedding
         self.posture_head, self.decoder, self.routing = posture_head, decoder, routing
         self.visible_encoder, self.fusion = visible_encoder, fusion
+        self.latent_dropout = nn.Dropout(latent_dropout)  # one mask shared by both heads
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -75,8 +77,9 @@ class MultiTaskNet(nn.Module):
         elif visible is not None:
             raise ValueError("this is a THz-only network: it takes no visible images")
         latent = self.reduction(features[-1])
-        emb = self.embedding(latent)
-        logits = self.posture_head(latent)
+        dropped = self.latent_dropout(latent)
+        emb = self.embedding(dropped)
+        logits = self.posture_head(dropped)
         recon, moe = None, None
         if decode is not False:
             n = x.shape[0] if decode is True else int(decode)

@@ -1,0 +1,162 @@
+"""The teacher network: dual cross-attention fusion (shapes, both modalities matter, positions),
+the teacher built by the same builder, and the THz-only network refusing visible input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from thz.checkpoint import load_model, save_checkpoint
+from thz.config import Config, ConfigError, ModelConfig, TeacherConfig, config_to_dict
+from thz.models import MultiTaskNet, build_model, count_parameters
+from thz.models.fusion import CrossAttention, CrossAttentionFusion
+
+SMALL = ModelConfig(width=8, embedding_hidden=32, embedding_dim=16)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def maps(batch=3, channels=64, size=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, channels, size, size, generator=g), torch.randn(batch, channels, size, size, generator=g)
+
+
+@pytest.mark.parametrize("positional", [True, False])
+def test_fusion_keeps_the_bottleneck_shape(positional):
+    fusion = CrossAttentionFusion(64, heads=8, positional=positional).eval()
+    thz, vis = maps()
+    assert fusion(thz, vis).shape == thz.shape
+
+
+def test_fusion_output_depends_on_both_modalities():
+    fusion = CrossAttentionFusion(64, heads=8).eval()
+    thz, vis = maps()
+    base = fusion(thz, vis)
+    other_thz, other_vis = maps(seed=1)
+    assert not torch.allclose(fusion(other_thz, vis), base, atol=1e-4)
+    assert not torch.allclose(fusion(thz, other_vis), base, atol=1e-4)
+    # and per sample: changing sample 0's visible map leaves samples 1 and 2 alone
+    changed = vis.clone()
+    changed[0] = other_vis[0]
+    out = fusion(thz, changed)
+    assert not torch.allclose(out[0], base[0], atol=1e-4)
+    torch.testing.assert_close(out[1:], base[1:])
+
+
+def test_both_attention_directions_receive_gradient():
+    fusion = CrossAttentionFusion(64, heads=8)
+    thz, vis = maps()
+    thz.requires_grad_(True)
+    vis.requires_grad_(True)
+    fusion(thz, vis).square().mean().backward()
+    for name in ("visible_guided", "thz_guided"):
+        grad = getattr(fusion, name).attn.in_proj_weight.grad
+        assert grad is not None and grad.abs().sum() > 0, name
+    assert thz.grad.abs().sum() > 0 and vis.grad.abs().sum() > 0
+
+
+def test_cross_attention_queries_one_modality_with_the_other():
+    """Visible-guided attention: the output has one row per visible token and is a residual on the
+    queries; with a zero output projection it returns the queries unchanged."""
+    attn = CrossAttention(16, heads=4, dropout=0.0).eval()
+    queries, context = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    assert attn(queries, context).shape == (2, 5, 16)
+    torch.nn.init.zeros_(attn.attn.out_proj.weight)
+    torch.nn.init.zeros_(attn.attn.out_proj.bias)
+    torch.testing.assert_close(attn(queries, context), queries)
+
+
+def test_without_positions_the_fusion_is_equivariant_to_permuting_tokens():
+    """No positions: 16 tokens are a set, so permuting both maps' tokens permutes the output; with
+    positions it does not (why the option exists)."""
+    thz, vis = maps(batch=2)
+    perm = torch.randperm(16)
+
+    def permute(x):
+        return x.flatten(2)[:, :, perm].reshape(x.shape)
+
+    plain = CrossAttentionFusion(64, heads=8, positional=False).eval()
+    torch.testing.assert_close(plain(permute(thz), permute(vis)), permute(plain(thz, vis)), atol=1e-5, rtol=1e-5)
+    positioned = CrossAttentionFusion(64, heads=8, positional=True).eval()
+    with torch.no_grad():
+        positioned.position.normal_()
+    assert not torch.allclose(positioned(permute(thz), permute(vis)), permute(positioned(thz, vis)), atol=1e-3)
+
+
+def test_positions_are_resized_for_other_bottleneck_sizes():
+    fusion = CrossAttentionFusion(64, heads=8).eval()
+    thz, vis = maps(size=2)
+    assert fusion(thz, vis).shape == (3, 64, 2, 2)
+
+
+def test_fusion_rejects_mismatched_maps_and_heads():
+    thz, vis = maps()
+    with pytest.raises(ValueError, match="differ"):
+        CrossAttentionFusion(64, heads=8)(thz, vis[:, :, :2])
+    with pytest.raises(ValueError, match="must divide"):
+        CrossAttentionFusion(64, heads=7)
+
+
+def test_teacher_is_the_multitask_network_plus_visible_encoder_and_fusion():
+    teacher = build_model(SMALL, TeacherConfig(heads=4))
+    student = build_model(SMALL)
+    assert isinstance(teacher, MultiTaskNet) and teacher.modalities == ("thz", "visible")
+    assert student.modalities == ("thz",)
+    extra = count_parameters(teacher.visible_encoder) + count_parameters(teacher.fusion)
+    assert count_parameters(teacher) == count_parameters(student) + extra
+    # every student parameter name exists in the teacher with the same shape (shared parts)
+    teacher_shapes = {k: v.shape for k, v in teacher.state_dict().items()}
+    assert all(teacher_shapes[k] == v.shape for k, v in student.state_dict().items())
+
+
+def test_teacher_forward_uses_the_visible_image():
+    teacher = build_model(SMALL, TeacherConfig(heads=4)).eval()
+    x, v = torch.rand(4, 1, 64, 64), torch.rand(4, 1, 64, 64)
+    posture = torch.tensor([0, 1, 2, 3])
+    out = teacher(x, posture, visible=v)
+    assert out.emb.shape == (4, 16) and out.recon.shape == (4, 1, 64, 64) and out.latent.shape == (4, 64)
+    other = teacher(x, posture, visible=torch.rand(4, 1, 64, 64))
+    assert not torch.allclose(out.emb, other.emb)
+    assert (out.recon - other.recon).abs().max() > 1e-6  # the fused bottleneck reaches the decoder
+
+
+def test_teacher_requires_visible_and_thz_only_network_refuses_it():
+    teacher = build_model(SMALL, TeacherConfig(heads=4))
+    student = build_model(SMALL)
+    x = torch.rand(2, 1, 64, 64)
+    with pytest.raises(ValueError, match="needs the visible images"):
+        teacher(x, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="THz-only network"):
+        student(x, torch.tensor([0, 1]), visible=x)
+
+
+def test_heads_must_divide_the_bottleneck_channels():
+    with pytest.raises(ConfigError, match="teacher.heads = 5"):
+        build_model(SMALL, TeacherConfig(heads=5))
+
+
+def test_load_model_rebuilds_a_teacher_from_its_checkpoint(tmp_path):
+    cfg = Config(model=SMALL, teacher=TeacherConfig(heads=4, positional=False))
+    teacher = build_model(cfg.model, cfg.teacher)
+    save_checkpoint(
+        tmp_path / "t.pt", model=teacher.state_dict(), config=config_to_dict(cfg), modalities=["thz", "visible"]
+    )
+    loaded, loaded_cfg = load_model(tmp_path / "t.pt")
+    assert loaded.modalities == ("thz", "visible") and loaded_cfg.teacher == cfg.teacher
+    x = torch.rand(2, 1, 64, 64)
+    torch.testing.assert_close(loaded(x, visible=x, decode=False).emb, teacher.eval()(x, visible=x, decode=False).emb)
+
+
+def test_latent_is_taken_before_dropout_and_the_heads_get_one_shared_mask():
+    """Distillation matches the latent, so it must not carry the heads' dropout noise."""
+    model = build_model(ModelConfig(width=8, embedding_hidden=32, embedding_dim=16, dropout=0.9)).train()
+    out = model(torch.rand(8, 1, 64, 64), torch.arange(8) % 5, decode=False)
+    assert (out.latent == 0).float().mean() < 0.05  # LeakyReLU output: dropout would zero about 90 %
+    seen = []
+    model.posture_head.register_forward_hook(lambda mod, inp, o: seen.append(inp[0]))
+    model.embedding.register_forward_hook(lambda mod, inp, o: seen.append(inp[0]))
+    model(torch.rand(8, 1, 64, 64), torch.arange(8) % 5, decode=False)
+    assert (seen[0] == 0).float().mean() > 0.8 and torch.equal(seen[0], seen[1])
