@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from thz.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
+from thz.training import NOT_READ_BY_TEACHER
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +87,7 @@ def test_stage_params_follow_what_each_training_variant_reads():
     changing those never retrains it; the student alone reads distill, the teacher alone teacher."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     params = {name: set(stages[f"train_{name}"]["params"]) for name in ("baseline", "teacher", "student")}
-    not_teacher = {"epochs", "pretrain_epochs", "heads_epochs", "mask_ratio", "mask_patch", "resume"}
+    not_teacher = {*NOT_READ_BY_TEACHER, "resume"}
     train_keys = set(config_to_dict(Config())["train"])
     assert {p for p in params["teacher"] if p.startswith("train.")} == {f"train.{k}" for k in train_keys - not_teacher}
     assert "train" in params["baseline"] and "train" in params["student"]

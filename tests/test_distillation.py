@@ -232,3 +232,11 @@ def test_the_distillation_teacher_must_see_visible_images():
     thz_only = build_model(TINY_MODEL)
     with pytest.raises(ValueError, match="visible\\+THz"):
         DistillationObjective(MultiTaskObjective(build_model(cfg.model), cfg.loss), thz_only, DistillConfig())
+
+
+def test_fit_puts_the_frozen_teacher_in_the_students_memory_layout(tmp_path, train_set, val_set):
+    cfg, student, teacher, objective = build()
+    assert cfg.train.channels_last
+    fit(student, objective, train_set, val_set, cfg, tmp_path)
+    weights = [m.weight for m in teacher.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)

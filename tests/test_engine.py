@@ -480,3 +480,18 @@ def test_resume_refuses_changed_params(tmp_path):
     changed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, select_metric="loss"))
     with pytest.raises(ConfigError, match=r"last.pt.*train.select_metric|train.select_metric"):
         check_resumable(stored, changed, tmp_path / "last.pt")
+
+
+def test_resume_ignores_params_the_run_does_not_read():
+    cfg = tiny_config()
+    stored = config_to_dict(cfg)
+    changed = dataclasses.replace(
+        cfg,
+        distill=dataclasses.replace(cfg.distill, rkd_angle=0.0),
+        train=dataclasses.replace(cfg.train, epochs=9),
+    )
+    with pytest.raises(engine.ConfigError, match=r"distill.rkd_angle, .*train.epochs|train.epochs, .*distill"):
+        engine.check_resumable(stored, changed, "last.pt")
+    engine.check_resumable(stored, changed, "last.pt", unread=("distill", "train.epochs"))  # e.g. the teacher
+    with pytest.raises(engine.ConfigError, match="train.epochs"):
+        engine.check_resumable(stored, changed, "last.pt", unread=("distill",))

@@ -120,13 +120,14 @@ def fit(
     tracker: Tracker | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
     phases: list[Phase] | None = None,
+    unread: tuple[str, ...] = (),
 ) -> FitResult:
     """Train `model` under `objective` through `phases` (default: the curriculum of cfg.train, one
     joint phase of train.epochs unless train.pretrain_epochs/heads_epochs are set); write
     out_dir/last.pt and out_dir/best.pt (best of the last phase). Each phase has its own warm-up
     (at most half the phase) and cosine decay. Modules the objective
     trains besides the model (a distillation projection, a joint teacher) are optimised with it
-    and saved in last.pt."""
+    and saved in last.pt. `unread` params may change before a resume (see check_resumable)."""
     tc = cfg.train
     out_dir.mkdir(parents=True, exist_ok=True)
     tracker = tracker or Tracker(None)
@@ -136,8 +137,9 @@ def fit(
     warmup = round(tc.warmup_epochs * steps_per_epoch)
     val_interval = max(1, round(tc.val_every * steps_per_epoch))
     extra = objective.extra_modules() if hasattr(objective, "extra_modules") else {}
-    if tc.channels_last:
-        for module in (model, *extra.values()):
+    if tc.channels_last:  # every network the objective runs, a frozen teacher too
+        networks = objective.networks() if hasattr(objective, "networks") else {"model": model}
+        for module in networks.values():
             module.to(memory_format=torch.channels_last)
     parameters = list(model.parameters()) + [p for m in extra.values() for p in m.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=tc.lr, weight_decay=tc.weight_decay)
@@ -146,7 +148,7 @@ def fit(
         print(f"train.resume is true but {out_dir / 'last.pt'} does not exist: training from step 0")
     if tc.resume and (out_dir / "last.pt").exists():
         ckpt = load_checkpoint(out_dir / "last.pt")
-        check_resumable(ckpt["config"], cfg, out_dir / "last.pt")
+        check_resumable(ckpt["config"], cfg, out_dir / "last.pt", unread)
         model.load_state_dict(ckpt["model"])
         for name, module in extra.items():
             module.load_state_dict(ckpt["extra"][name])
@@ -228,15 +230,16 @@ def fit(
 RESUME_MAY_DIFFER = {"train.resume", "train.threads"}
 
 
-def check_resumable(stored: dict, cfg: Config, path: Path) -> None:
-    """Refuse to resume under settings that would make the continued run a different run."""
+def check_resumable(stored: dict, cfg: Config, path: Path, unread: tuple[str, ...] = ()) -> None:
+    """Refuse to resume under settings that would make the continued run a different run.
+    `unread`: sections or dotted keys this run does not read (the teacher ignores distill.*)."""
     current = config_to_dict(cfg)
     differ = [
         f"{section}.{key}"
         for section, values in current.items()
-        if isinstance(values, dict)
+        if isinstance(values, dict) and section not in unread
         for key, value in values.items()
-        if f"{section}.{key}" not in RESUME_MAY_DIFFER and stored.get(section, {}).get(key) != value
+        if f"{section}.{key}" not in RESUME_MAY_DIFFER | set(unread) and stored.get(section, {}).get(key) != value
     ]
     differ += [key for key, value in current.items() if not isinstance(value, dict) and stored.get(key) != value]
     if differ:

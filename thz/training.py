@@ -30,6 +30,14 @@ from thz.runtime import seed_everything, set_threads
 from thz.tracking import Tracker
 
 VARIANTS = ("baseline", "teacher", "student")
+# train.* keys the teacher does not read (it has teacher.epochs and no curriculum); dvc.yaml lists
+# the others as the teacher's params, so varying these never retrains it (tests/test_config.py)
+NOT_READ_BY_TEACHER = ("epochs", "pretrain_epochs", "heads_epochs", "mask_ratio", "mask_patch")
+UNREAD = {
+    "baseline": ("teacher", "distill"),
+    "teacher": ("distill", *(f"train.{key}" for key in NOT_READ_BY_TEACHER)),
+    "student": ("teacher",),
+}
 
 
 def train_variant(
@@ -59,7 +67,7 @@ def train_variant(
     phases = [Phase("joint", cfg.teacher.epochs, ())] if variant == "teacher" else None  # None: train.* curriculum
     tracker = Tracker(live, resume=cfg.train.resume)
     start = time.perf_counter()
-    result = fit(model, objective, train, val, cfg, out, tracker, phases=phases)
+    result = fit(model, objective, train, val, cfg, out, tracker, phases=phases, unread=UNREAD[variant])
     tracker.summary(
         {
             f"best/{cfg.train.select_metric}": result.best_metric,

@@ -70,6 +70,10 @@ class MultiTaskObjective:
         """Trainable modules besides the model (none here)."""
         return {}
 
+    def networks(self) -> dict[str, nn.Module]:
+        """Every module a step runs (for device and memory-layout placement)."""
+        return {"model": self.model}
+
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """batch: input (B, 1, H, W) concealed, target (B, 1, H, W) unconcealed, identity (B,),
         posture (B,); for a teacher also visible_input and visible_target (B, 1, H, W)."""
@@ -124,6 +128,9 @@ class MaskedReconstructionObjective:
     def extra_modules(self) -> dict[str, nn.Module]:
         return {}
 
+    def networks(self) -> dict[str, nn.Module]:
+        return self.task.networks()
+
     def keep_mask(self, like: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) 1 where pixels stay, 0 in hidden squares; drawn from the global RNG (the engine
         seeds each step)."""
@@ -172,6 +179,9 @@ class DistillationObjective:
         if not self.cfg.freeze_teacher:
             extra["teacher"] = self.teacher
         return extra
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {**self.task.networks(), "teacher": self.teacher, **self.extra_modules()}
 
     @property
     def needs_teacher(self) -> bool:
