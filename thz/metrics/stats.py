@@ -1,0 +1,56 @@
+"""How sure is a difference between two models? Paired statistics over identities and images.
+
+With a handful of test identities, a difference of a few points can be noise. These functions
+take paired values (the same identities, or the same images, scored by two models):
+- bootstrap_mean_difference: percentile confidence interval of the mean per-identity difference,
+  resampling identities with replacement (identities, not images, are the independent units);
+- wilcoxon_signed_rank: the paired rank test on per-identity values;
+- mcnemar: the exact test on paired per-image correctness (posture), from the discordant pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired values must be two 1-d arrays of one length, got {a.shape} and {b.shape}")
+    if not len(a):
+        raise ValueError("no paired values")
+    return a, b
+
+
+def bootstrap_mean_difference(a, b, n_resamples: int = 10_000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """Mean of b - a and its percentile bootstrap interval; a[i], b[i] belong to identity i."""
+    a, b = _paired(a, b)
+    diff = b - a
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(diff), size=(n_resamples, len(diff)))
+    means = diff[index].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return {"difference": float(diff.mean()), "ci_low": float(low), "ci_high": float(high), "n": len(diff)}
+
+
+def wilcoxon_signed_rank(a, b) -> dict[str, float]:
+    """Two-sided Wilcoxon signed-rank test of b - a (exact for small n); p = 1 when nothing differs."""
+    a, b = _paired(a, b)
+    diff = b - a
+    if np.allclose(diff, 0):
+        return {"statistic": 0.0, "p_value": 1.0, "n": len(diff)}
+    result = stats.wilcoxon(b, a, zero_method="wilcox", alternative="two-sided")
+    return {"statistic": float(result.statistic), "p_value": float(result.pvalue), "n": len(diff)}
+
+
+def mcnemar(correct_a, correct_b) -> dict[str, float]:
+    """Exact McNemar test on paired booleans: a_only = right by a only, b_only = right by b only;
+    two-sided binomial test of b_only against a_only + b_only trials at 1/2."""
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes differ in shape: {a.shape} and {b.shape}")
+    a_only, b_only = int((a & ~b).sum()), int((b & ~a).sum())
+    p = 1.0 if a_only + b_only == 0 else float(stats.binomtest(b_only, a_only + b_only, 0.5).pvalue)
+    return {"a_only": a_only, "b_only": b_only, "p_value": p, "n": int(a.size)}
