@@ -67,6 +67,12 @@ def repo(tmp_path: Path) -> Path:
     return dest
 
 
+def _key_paths(value, prefix="") -> set[str]:
+    if not isinstance(value, dict):
+        return {prefix.rstrip(".")}
+    return {p for k, v in value.items() if k != "lpips_missing" for p in _key_paths(v, f"{prefix}{k}.")}
+
+
 def _finite_numbers(value) -> list[float]:
     if isinstance(value, dict):
         return [x for v in value.values() for x in _finite_numbers(v)]
@@ -102,6 +108,16 @@ def test_repro_simulated_then_nothing_to_do(repo: Path):
         assert 0.0 <= live["val"]["ssim"] <= 1.0 and math.isfinite(live["train"]["loss"]), variant
         assert (repo / f"models/{variant}/best.pt").is_file() and (repo / f"models/{variant}/last.pt").is_file()
     assert "distill_rkd_angle" in live["train"]  # the student's distillation terms are logged
+    evaluated = {
+        v: json.loads((repo / f"metrics/eval/{v}/metrics.json").read_text()) for v in ("baseline", "teacher", "student")
+    }
+    keys = {v: _key_paths(m) for v, m in evaluated.items()}
+    assert keys["baseline"] == keys["teacher"] == keys["student"]  # `dvc metrics diff` lines them up
+    assert {"verification.probe_gallery.auc", "posture.macro_f1", "reconstruction.oracle.ssim"} <= keys["student"]
+    reconstruction = evaluated["student"]["reconstruction"]
+    assert ("lpips_missing" in reconstruction) != ("lpips" in reconstruction["oracle"])  # a value or a reason
+    per_identity = pd.read_csv(repo / "metrics/eval/student/per_identity.csv")
+    assert sorted(per_identity.identity) == sorted(split["test"])
     again = _run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again
     exp = _run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], repo)

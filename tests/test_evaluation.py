@@ -1,0 +1,119 @@
+"""Evaluation of a trained model: predictions under both routings, scores on constructed
+predictions with known answers, the per-sample table and what is grouped from it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from tests.pairsets import TINY_MODEL, make_pairset
+from thz.config import TeacherConfig
+from thz.evaluation import (
+    ROUTINGS,
+    Predictions,
+    per_identity_table,
+    per_sample_table,
+    predict,
+    roc_table,
+    score,
+    val_threshold,
+)
+from thz.models import build_model
+
+
+def constructed(separated: bool = True, n_ids: int = 3, per_id: int = 5, seed: int = 0) -> Predictions:
+    """Predictions with one-hot identity embeddings (plus noise): perfectly separable when asked."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat([f"p{i}" for i in range(n_ids)], per_id)
+    base = np.eye(8)[np.repeat(np.arange(n_ids), per_id)] if separated else rng.normal(size=(len(ids), 8))
+    posture = np.tile(np.arange(per_id) % 5, n_ids)
+    targets = torch.rand(len(ids), 1, 16, 16, generator=torch.Generator().manual_seed(seed))
+    return Predictions(
+        identity=ids,
+        posture=posture,
+        paths=tuple(f"{i}_{k}.png" for k, i in enumerate(ids)),
+        probe=base + rng.normal(0, 0.01, base.shape),
+        gallery=base + rng.normal(0, 0.01, base.shape),
+        logits=np.eye(5)[posture] * 5.0,
+        targets=targets,
+        recon={"oracle": targets.clone(), "predicted": (targets * 0.5).clone()},
+    )
+
+
+def test_perfect_embeddings_score_perfectly():
+    pred = constructed()
+    metrics, table = score(pred, threshold=0.5)
+    v = metrics["verification"]
+    assert v["probe_gallery"]["auc"] == 1.0 and v["probe_gallery"]["eer"] == 0.0
+    assert v["concealed_concealed"]["auc"] == 1.0 and v["rank1"] == 1.0
+    assert v["triplet_ranking_accuracy"] == 1.0 and v["triplet_ranking_accuracy_margin_0.2"] == 1.0
+    assert v["probe_gallery"]["at_val_threshold"]["accuracy"] == 1.0
+    assert metrics["posture"]["accuracy"] == 1.0
+    assert metrics["reconstruction"]["oracle"]["ssim"] == pytest.approx(1.0)
+    assert metrics["reconstruction"]["oracle"]["mae"] == 0.0
+    assert metrics["reconstruction"]["predicted"]["ssim"] < 0.99  # the other routing is scored apart
+    assert metrics["separability"]["silhouette"] > 0.9
+    assert metrics["test"] == {"identities": 3, "images": 15}
+    assert (table.verification_auc == 1.0).all()
+
+
+def test_random_embeddings_score_near_chance():
+    pred = constructed(separated=False, n_ids=6, per_id=20)
+    v = score(pred, threshold=0.0)[0]["verification"]["probe_gallery"]
+    assert 0.4 < v["auc"] < 0.6 and 0.4 < v["eer"] < 0.6
+
+
+def test_the_threshold_is_applied_not_chosen_on_test():
+    pred = constructed()
+    everything = score(pred, threshold=-2.0)[0]["verification"]["probe_gallery"]["at_val_threshold"]
+    assert everything["far"] == 1.0 and everything["frr"] == 0.0  # accepts every pair
+    assert everything["threshold"] == -2.0
+    assert 0.0 < val_threshold(pred) <= 1.0
+
+
+def test_psnr_and_mae_by_hand():
+    pred = constructed()
+    pred.recon["predicted"] = (pred.targets + 0.1).clamp(max=10)  # error exactly 0.1 everywhere
+    table = per_sample_table(pred)
+    assert table.mae_predicted.to_numpy() == pytest.approx(0.1, rel=1e-5)
+    assert table.psnr_predicted.to_numpy() == pytest.approx(20.0, rel=1e-4)  # 10 log10(1 / 0.01)
+
+
+def test_lpips_is_a_column_with_a_perceptual_model_and_a_reason_without():
+    pred = constructed()
+    with_lpips, table = score(pred, 0.5, perceptual=lambda a, b: (a - b).abs().flatten(1).mean(1))
+    assert "lpips" in with_lpips["reconstruction"]["oracle"] and "lpips_oracle" in table
+    without = score(pred, 0.5, lpips_reason="weights not found at X")[0]["reconstruction"]
+    assert without["lpips_missing"] == "weights not found at X" and "lpips" not in without["oracle"]
+
+
+def test_per_identity_table_and_roc():
+    pred = constructed(separated=False, n_ids=4, per_id=6)
+    table = per_sample_table(pred)
+    ids = per_identity_table(pred, table)
+    assert list(ids.identity) == ["p0", "p1", "p2", "p3"] and (ids.n == 6).all()
+    assert ids.verification_auc.tolist() == pytest.approx(table.groupby("identity").verification_auc.mean().tolist())
+    assert ids.verification_eer.between(0, 1).all()
+    roc = roc_table(pred)
+    assert roc.fpr.iloc[0] == 0 and roc.fpr.iloc[-1] == 1 and roc.tpr.is_monotonic_increasing
+
+
+def test_predict_with_a_thz_only_model_and_with_a_teacher():
+    torch.manual_seed(0)
+    data = make_pairset(identities=3, postures=5, samples=1)
+    student = build_model(TINY_MODEL)
+    pred = predict(student, data, batch_size=4)
+    assert pred.probe.shape == pred.gallery.shape == (15, 16) and pred.logits.shape == (15, 5)
+    assert set(pred.recon) == set(ROUTINGS) and pred.recon["oracle"].shape == (15, 1, 64, 64)
+    assert list(pred.identity[:5]) == ["id0"] * 5
+    again = predict(student, data, batch_size=15)  # batching does not change predictions (eval mode)
+    np.testing.assert_allclose(again.probe, pred.probe, atol=1e-5)
+
+    teacher = build_model(TINY_MODEL, TeacherConfig(heads=4))
+    with pytest.raises(ValueError, match="needs visible images"):
+        predict(teacher, data)
+    with_visible = dataclasses.replace(data, visible_inputs=data.inputs, visible_targets=data.targets)
+    assert predict(teacher, with_visible).probe.shape == (15, 16)

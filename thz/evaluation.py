@@ -1,0 +1,198 @@
+"""Evaluate one trained model on held-out identities: predict once, then score with pure functions.
+
+`predict` runs the network over a part (THz only for a THz-only network; a teacher also gets the
+visible images) under both MoE routings: oracle (the true posture picks the expert, the published
+protocol) and predicted (the network's own posture, real use). `score` turns the predictions into
+one nested metrics dict, with the same keys for every model so that `dvc metrics diff` lines them
+up, plus a per-sample table from which every per-identity and per-posture table is grouped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from thz.data.dataset import PairSet
+from thz.data.naming import POSTURES
+from thz.losses.objective import model_inputs
+from thz.losses.reconstruction import ssim_per_sample
+from thz.metrics.decisions import accuracy_at_threshold, eer_threshold, triplet_ranking_accuracy
+from thz.metrics.grouping import group_means
+from thz.metrics.posture import posture_metrics
+from thz.metrics.separability import separability
+from thz.metrics.verification import compute_eer, cosine_pair_scores, verification_metrics
+
+ROUTINGS = ("oracle", "predicted")
+RECON_METRICS = ("ssim", "psnr", "mae", "lpips")
+
+
+@dataclass
+class Predictions:
+    """Everything scored later, for N concealed test images and their unconcealed targets."""
+
+    identity: np.ndarray  # (N,) identity names
+    posture: np.ndarray  # (N,) true posture classes
+    paths: tuple[str, ...]  # the concealed inputs
+    probe: np.ndarray  # (N, D) embeddings of the concealed inputs
+    gallery: np.ndarray  # (N, D) embeddings of their unconcealed targets
+    logits: np.ndarray  # (N, 5) posture logits of the concealed inputs
+    targets: torch.Tensor  # (N, 1, H, W) unconcealed images in [0, 1]
+    recon: dict[str, torch.Tensor]  # routing -> (N, 1, H, W) reconstructions
+
+
+@torch.no_grad()
+def predict(model, data: PairSet, batch_size: int = 128) -> Predictions:
+    """The model in eval mode over `data`; encoder outputs once per routing (cheap at test sizes)."""
+    model.eval()
+    probe, gallery, logits, targets = [], [], [], []
+    recon: dict[str, list[torch.Tensor]] = {r: [] for r in ROUTINGS}
+    for start in range(0, len(data), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        batch = data.batch(index)
+        n = len(index)
+        images, posture, visible = model_inputs(model, batch)
+        for routing in ROUTINGS:
+            out = model(images, posture, decode=n, routing=routing, visible=visible)
+            recon[routing].append(out.recon.float())
+        probe.append(out.emb[:n])
+        gallery.append(out.emb[n:])
+        logits.append(out.posture_logits[:n])
+        targets.append(batch["target"])
+    names = np.asarray(data.identities)[data.identity.numpy()]
+    return Predictions(
+        identity=names,
+        posture=data.posture.numpy(),
+        paths=data.paths,
+        probe=torch.cat(probe).float().numpy(),
+        gallery=torch.cat(gallery).float().numpy(),
+        logits=torch.cat(logits).float().numpy(),
+        targets=torch.cat(targets),
+        recon={r: torch.cat(v) for r, v in recon.items()},
+    )
+
+
+def probe_gallery_scores(pred: Predictions) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores of every concealed probe against every unconcealed gallery image, and whether
+    each pair is genuine (same identity); both (N, N)."""
+    scores = cosine_pair_scores(pred.probe, pred.gallery)
+    return scores, pred.identity[:, None] == pred.identity[None, :]
+
+
+def val_threshold(pred: Predictions) -> float:
+    """The decision threshold, at the equal error rate of the validation identities."""
+    scores, genuine = probe_gallery_scores(pred)
+    return eer_threshold(scores.ravel(), genuine.ravel())
+
+
+def _negatives(pred: Predictions, seed: int) -> np.ndarray:
+    """For each probe, a concealed probe of another identity in the same posture (the published
+    triplet negative), drawn with a fixed seed; -1 where none exists."""
+    rng = np.random.default_rng(seed)
+    out = np.full(len(pred.identity), -1)
+    for i in range(len(out)):
+        pool = np.flatnonzero((pred.identity != pred.identity[i]) & (pred.posture == pred.posture[i]))
+        if len(pool):
+            out[i] = rng.choice(pool)
+    return out
+
+
+def verification(pred: Predictions, threshold: float, seed: int = 0) -> dict:
+    scores, genuine = probe_gallery_scores(pred)
+    probe_gallery = verification_metrics(scores.ravel(), genuine.ravel())
+    probe_gallery["at_val_threshold"] = accuracy_at_threshold(scores.ravel(), genuine.ravel(), threshold)
+    among = cosine_pair_scores(pred.probe, pred.probe)
+    upper = np.triu_indices(len(pred.identity), k=1)
+    same = pred.identity[:, None] == pred.identity[None, :]
+    negatives = _negatives(pred, seed)
+    has = negatives >= 0
+    triplets = (pred.probe[has], pred.gallery[has], pred.probe[negatives[has]])
+    return {
+        "probe_gallery": probe_gallery,  # concealed probe against unconcealed gallery
+        "concealed_concealed": verification_metrics(among[upper], same[upper]),
+        "rank1": float((pred.identity[scores.argmax(axis=1)] == pred.identity).mean()),
+        "triplet_ranking_accuracy": triplet_ranking_accuracy(*triplets),  # the published score
+        "triplet_ranking_accuracy_margin_0.2": triplet_ranking_accuracy(*triplets, margin=0.2),
+    }
+
+
+def roc_table(pred: Predictions) -> pd.DataFrame:
+    """The probe-gallery ROC curve (fpr, tpr, threshold) for DVC plots."""
+    scores, genuine = probe_gallery_scores(pred)
+    fpr, tpr, thresholds = roc_curve(genuine.ravel(), scores.ravel())
+    return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)})
+
+
+@torch.no_grad()
+def per_sample_table(pred: Predictions, perceptual=None) -> pd.DataFrame:
+    """One row per concealed test image: identity, posture, predicted posture, reconstruction
+    metrics under each routing (LPIPS only with a perceptual model), and its own verification
+    AUC (its scores against every gallery image: genuine ones should rank first)."""
+    scores, genuine = probe_gallery_scores(pred)
+    predicted = pred.logits.argmax(axis=1)
+    table = pd.DataFrame(
+        {
+            "path": pred.paths,
+            "identity": pred.identity,
+            "posture": [POSTURES[p] for p in pred.posture],
+            "posture_predicted": [POSTURES[p] for p in predicted],
+            "posture_correct": predicted == pred.posture,
+            "verification_auc": [roc_auc_score(g, s) for s, g in zip(scores, genuine, strict=True)],
+        }
+    )
+    for routing, recon in pred.recon.items():
+        error = recon - pred.targets
+        mse = error.square().flatten(1).mean(1).clamp_min(1e-10)
+        table[f"ssim_{routing}"] = ssim_per_sample(recon, pred.targets).numpy()
+        table[f"psnr_{routing}"] = (10 * torch.log10(1.0 / mse)).numpy()
+        table[f"mae_{routing}"] = error.abs().flatten(1).mean(1).numpy()
+        if perceptual is not None:
+            table[f"lpips_{routing}"] = perceptual(recon, pred.targets).numpy()
+    return table
+
+
+def sample_columns(table: pd.DataFrame) -> list[str]:
+    """The per-sample columns worth averaging per identity or posture."""
+    return ["posture_correct", "verification_auc"] + [
+        f"{m}_{r}" for r in ROUTINGS for m in RECON_METRICS if f"{m}_{r}" in table
+    ]
+
+
+def per_identity_table(pred: Predictions, table: pd.DataFrame) -> pd.DataFrame:
+    """Per identity: means of the per-sample columns, plus the identity's own verification EER
+    (its probes against every gallery image)."""
+    out = group_means(table, "identity", sample_columns(table))
+    scores, genuine = probe_gallery_scores(pred)
+    out["verification_eer"] = [
+        compute_eer(scores[pred.identity == name].ravel(), genuine[pred.identity == name].ravel())
+        for name in out.identity
+    ]
+    return out
+
+
+def score(
+    pred: Predictions, threshold: float, perceptual=None, lpips_reason: str = "", seed: int = 0
+) -> tuple[dict, pd.DataFrame]:
+    """The metrics dict of one model and its per-sample table."""
+    table = per_sample_table(pred, perceptual)
+    reconstruction = {}
+    for routing in ROUTINGS:
+        values = {m: float(table[f"{m}_{routing}"].mean()) for m in RECON_METRICS if f"{m}_{routing}" in table}
+        reconstruction[routing] = values
+    if perceptual is None:
+        reconstruction["lpips_missing"] = lpips_reason or "no perceptual model given"
+    posture = posture_metrics(pred.posture, pred.logits.argmax(axis=1))
+    posture.pop("confusion")  # written as its own plot file
+    embeddings = np.concatenate([pred.probe, pred.gallery])
+    labels = np.concatenate([pred.identity, pred.identity])
+    metrics = {
+        "verification": verification(pred, threshold, seed),
+        "posture": posture,
+        "reconstruction": reconstruction,
+        "separability": separability(embeddings, labels),
+        "test": {"identities": int(len(np.unique(pred.identity))), "images": int(len(pred.identity))},
+    }
+    return metrics, table
