@@ -1,12 +1,14 @@
 """Stage `evaluate` (one per trained model): predict once on the test identities and write the
 metrics (metrics.json, same keys for every model), the per-sample, per-identity and per-posture
-tables and the ROC and confusion tables for DVC plots. The decision threshold comes from the
+tables, the ROC and confusion tables for DVC plots, a 2-D map of the embeddings and a
+reconstruction grid per posture (PNG). The decision threshold comes from the
 validation identities. A THz-only model reads THz images only; a teacher also its visible ones."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
 from thz.checkpoint import load_model
 from thz.cli import parse_paths, run
@@ -15,6 +17,7 @@ from thz.data.dataset import load_pairs
 from thz.data.naming import POSTURES
 from thz.data.scan import read_manifest
 from thz.evaluation import per_identity_table, predict, roc_table, sample_columns, score, val_threshold
+from thz.figures import embedding_map, reconstruction_grid
 from thz.files import write_csv, write_json
 from thz.losses.perceptual import PerceptualLoss, load_lpips
 from thz.metrics.grouping import group_means
@@ -51,6 +54,12 @@ def main(argv=None) -> None:
     predicted = pred.logits.argmax(axis=1)
     confusion = pd.DataFrame({"actual": [POSTURES[p] for p in pred.posture], "predicted": np.take(POSTURES, predicted)})
     write_csv(out / "confusion.csv", confusion)
+    name = args.model.parent.name
+    embedding_map(pred.probe, pred.gallery, pred.identity, out / "embedding_map.png", f"{name}: test embeddings (PCA)")
+    test_inputs = torch.cat([test.batch(torch.arange(len(test)))["input"]])
+    reconstruction_grid(
+        test_inputs, pred.recon["predicted"], pred.targets, pred.posture, out / "reconstruction_grid.png"
+    )
     v, r = metrics["verification"]["probe_gallery"], metrics["reconstruction"]
     print(
         f"{args.model}: test AUC {v['auc']:.3f}, EER {v['eer']:.3f}, accuracy at the val threshold "

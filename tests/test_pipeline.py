@@ -118,6 +118,11 @@ def test_repro_simulated_then_nothing_to_do(repo: Path):
     assert ("lpips_missing" in reconstruction) != ("lpips" in reconstruction["oracle"])  # a value or a reason
     per_identity = pd.read_csv(repo / "metrics/eval/student/per_identity.csv")
     assert sorted(per_identity.identity) == sorted(split["test"])
+    compare = json.loads((repo / "metrics/compare.json").read_text())
+    assert set(compare) == {"student_vs_baseline", "teacher_vs_baseline", "teacher_vs_student"}
+    assert "wilcoxon_p" in compare["student_vs_baseline"]["verification_auc"]
+    page = (repo / "metrics/report/report.html").read_text()
+    assert "data:image/png;base64," in page and "<script" not in page
     again = _run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again
     exp = _run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], repo)

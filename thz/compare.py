@@ -1,0 +1,105 @@
+"""Did distillation help, and how surely? Paired comparisons of evaluated models.
+
+Identities are the independent units: each per-identity metric (from the evaluate stage's
+per_identity.csv) is compared as the mean per-identity difference (b - a) with a 95 % bootstrap
+interval that resamples identities, and a Wilcoxon signed-rank test; posture correctness is also
+compared image by image with the exact McNemar test. A difference is called significant only when
+the interval excludes 0 and the rank test gives p < 0.05.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from thz.metrics.stats import bootstrap_mean_difference, mcnemar, wilcoxon_signed_rank
+
+# per-identity column -> (name in the report, True when higher is better)
+METRICS = {
+    "verification_auc": ("verification AUC", True),
+    "verification_eer": ("verification EER", False),
+    "posture_correct": ("posture accuracy", True),
+    "ssim_predicted": ("SSIM (predicted routing)", True),
+    "ssim_oracle": ("SSIM (oracle routing)", True),
+    "psnr_predicted": ("PSNR (predicted routing)", True),
+    "mae_predicted": ("MAE (predicted routing)", False),
+    "lpips_predicted": ("LPIPS (predicted routing)", False),
+}
+ALPHA = 0.05
+
+
+def smallest_wilcoxon_p(n: int) -> float:
+    """The smallest two-sided p the exact signed-rank test can give with n identities."""
+    return min(1.0, 2.0 / 2**n) if n > 0 else 1.0
+
+
+def compare_pair(
+    a: str,
+    b: str,
+    per_identity: dict[str, pd.DataFrame],
+    per_sample: dict[str, pd.DataFrame],
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> dict:
+    """b against a on the identities (and images) both were evaluated on."""
+    ia, ib = per_identity[a].set_index("identity"), per_identity[b].set_index("identity")
+    ids = sorted(set(ia.index) & set(ib.index))
+    if len(ids) < 2:
+        raise ValueError(f"{a} and {b} share {len(ids)} evaluated identities; a comparison needs at least 2")
+    result: dict = {"identities": len(ids)}
+    for column, (_, higher) in METRICS.items():
+        if column not in ia or column not in ib:
+            continue
+        x, y = ia.loc[ids, column].to_numpy(float), ib.loc[ids, column].to_numpy(float)
+        boot = bootstrap_mean_difference(x, y, n_resamples=n_resamples, seed=seed)
+        p = wilcoxon_signed_rank(x, y)["p_value"]
+        excludes_zero = boot["ci_low"] > 0 or boot["ci_high"] < 0
+        result[column] = {
+            a: float(x.mean()),
+            b: float(y.mean()),
+            "difference": boot["difference"],
+            "ci_low": boot["ci_low"],
+            "ci_high": boot["ci_high"],
+            "wilcoxon_p": p,
+            "significant": bool(excludes_zero and p < ALPHA),
+            "b_better": bool((boot["difference"] > 0) == higher) if boot["difference"] != 0 else False,
+        }
+    sa = per_sample[a].set_index("path")
+    sb = per_sample[b].set_index("path")
+    paths = sorted(set(sa.index) & set(sb.index))
+    test = mcnemar(sa.loc[paths, "posture_correct"].to_numpy(bool), sb.loc[paths, "posture_correct"].to_numpy(bool))
+    result["posture_mcnemar"] = {
+        f"{a}_only_correct": test["a_only"],
+        f"{b}_only_correct": test["b_only"],
+        "p_value": test["p_value"],
+        "images": test["n"],
+        "significant": bool(test["p_value"] < ALPHA),
+    }
+    return result
+
+
+def describe(a: str, b: str, comparison: dict) -> list[str]:
+    """Plain-language lines for the report, one per metric."""
+    n = comparison["identities"]
+    lines = []
+    for column, (label, _) in METRICS.items():
+        if column not in comparison:
+            continue
+        c = comparison[column]
+        if c["significant"]:
+            verdict = f"**significant**: {b} is {'better' if c['b_better'] else 'worse'}"
+        elif c["ci_low"] > 0 or c["ci_high"] < 0:
+            verdict = "not significant (the bootstrap interval excludes 0 but the rank test does not confirm it)"
+        else:
+            verdict = "not significant"
+        lines.append(
+            f"- {label}: {b} {c[b]:.4f} vs {a} {c[a]:.4f}, difference {c['difference']:+.4f} "
+            f"(95 % CI {c['ci_low']:+.4f} to {c['ci_high']:+.4f}; Wilcoxon p = {c['wilcoxon_p']:.3f}, {n} identities): "
+            f"{verdict}."
+        )
+    m = comparison["posture_mcnemar"]
+    lines.append(
+        f"- posture, image by image: {m[f'{a}_only_correct']} images right only by {a}, {m[f'{b}_only_correct']} "
+        f"only by {b} (exact McNemar p = {m['p_value']:.3f}, {m['images']} images): "
+        f"{'**significant**' if m['significant'] else 'not significant'}."
+    )
+    return lines

@@ -1,0 +1,157 @@
+"""The human-readable comparison report: one main table, plain-language verdicts, the figures.
+
+Written twice: report.md (figures as image files beside it) and report.html, a single file with
+the figures embedded as base64 PNGs and no script, so it opens offline in any browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from thz.compare import describe, smallest_wilcoxon_p
+from thz.files import write_text
+
+# (label, path in an evaluate metrics.json)
+MAIN_COLUMNS = (
+    ("verification AUC", ("verification", "probe_gallery", "auc")),
+    ("EER", ("verification", "probe_gallery", "eer")),
+    ("TAR@FAR 1 %", ("verification", "probe_gallery", "tar_at_far_1pct")),
+    ("TAR@FAR 10 %", ("verification", "probe_gallery", "tar_at_far_10pct")),
+    ("accuracy at val threshold", ("verification", "probe_gallery", "at_val_threshold", "accuracy")),
+    ("rank-1", ("verification", "rank1")),
+    ("triplet ranking (published)", ("verification", "triplet_ranking_accuracy")),
+    ("posture accuracy", ("posture", "accuracy")),
+    ("posture macro-F1", ("posture", "macro_f1")),
+    ("SSIM predicted", ("reconstruction", "predicted", "ssim")),
+    ("SSIM oracle", ("reconstruction", "oracle", "ssim")),
+    ("PSNR predicted", ("reconstruction", "predicted", "psnr")),
+    ("LPIPS predicted", ("reconstruction", "predicted", "lpips")),
+    ("silhouette (identity)", ("separability", "silhouette")),
+    ("compactness", ("separability", "compactness")),
+    ("separation (mean)", ("separability", "separation_mean")),
+    ("separation / compactness", ("separability", "separation_to_compactness")),
+)
+
+
+def _get(metrics: dict, keys: tuple[str, ...]):
+    for key in keys:
+        if not isinstance(metrics, dict) or key not in metrics:
+            return None
+        metrics = metrics[key]
+    return metrics
+
+
+def main_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    """Rows: metrics; columns: models. A metric a model lacks (LPIPS without weights) shows as missing."""
+    rows = {label: {m: _get(v, keys) for m, v in metrics.items()} for label, keys in MAIN_COLUMNS}
+    return pd.DataFrame(rows).T
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    header = "| metric | " + " | ".join(table.columns) + " |"
+    lines = [header, "|" + " --- |" * (len(table.columns) + 1)]
+    for label, row in table.iterrows():
+        cells = ["missing" if v is None or pd.isna(v) else f"{v:.4f}" for v in row]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def build_markdown(metrics: dict[str, dict], comparisons: dict[str, dict], figures: dict[str, str]) -> str:
+    """`comparisons`: "b_vs_a" -> compare_pair result; `figures`: caption -> path relative to the report."""
+    n = min(c["identities"] for c in comparisons.values()) if comparisons else 0
+    lpips = next((m["reconstruction"].get("lpips_missing") for m in metrics.values()), None)
+    parts = [
+        "# Test-set comparison of the trained models",
+        "",
+        "Identity-disjoint test identities; verification is concealed probe against unconcealed gallery over all "
+        "pairs, with the decision threshold chosen on the validation identities. Differences are b - a, averaged "
+        "over identities, with 95 % bootstrap intervals resampling identities and Wilcoxon signed-rank tests on "
+        "per-identity values; posture is also compared image by image (exact McNemar). A difference is called "
+        "significant when the interval excludes 0 and p < 0.05.",
+        "",
+        _markdown_table(main_table(metrics)),
+        "",
+    ]
+    if lpips:
+        parts += [f"LPIPS is missing: {lpips}", ""]
+    parts += [
+        f"With {n} test identities the signed-rank test cannot give p below {smallest_wilcoxon_p(n):.3f}"
+        + (
+            ": no per-identity difference can be significant here; use more identities or `split.folds`."
+            if smallest_wilcoxon_p(n) >= 0.05
+            else "."
+        ),
+        "",
+    ]
+    for name, comparison in comparisons.items():
+        b, a = name.split("_vs_")
+        title = "Did distillation help? " if (a, b) == ("baseline", "student") else ""
+        parts += [f"## {title}{b} against {a}", "", *describe(a, b, comparison), ""]
+    parts += ["## Figures", ""]
+    for caption, path in figures.items():
+        parts += [f"### {caption}", "", f"![{caption}]({path})", ""]
+    return "\n".join(parts)
+
+
+def markdown_to_html(markdown: str, base: Path) -> str:
+    """The report's own small markdown subset (headings, paragraphs, lists, tables, images) as one
+    HTML page; images are read from `base` and embedded."""
+    out, table_open, list_open = [], False, False
+    for line in markdown.splitlines():
+        if not line.startswith("|") and table_open:
+            out.append("</table>")
+            table_open = False
+        if not line.startswith("- ") and list_open:
+            out.append("</ul>")
+            list_open = False
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            if all(set(c) <= {"-", " "} for c in cells):
+                continue
+            tag = "th" if not table_open else "td"
+            if not table_open:
+                out.append("<table>")
+                table_open = True
+            out.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+        elif line.startswith("!["):
+            caption, path = line[2:].split("](")
+            data = base64.b64encode((base / path.rstrip(")")).read_bytes()).decode()
+            out.append(f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">')
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
+        elif line.startswith("- "):
+            if not list_open:
+                out.append("<ul>")
+                list_open = True
+            out.append(f"<li>{_inline(line[2:])}</li>")
+        elif line.strip():
+            out.append(f"<p>{_inline(line)}</p>")
+    if table_open:
+        out.append("</table>")
+    if list_open:
+        out.append("</ul>")
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}"
+    )
+    head = f"<head><meta charset='utf-8'><title>thz report</title><style>{style}</style></head>"
+    return f"<!DOCTYPE html><html>{head}<body>{''.join(out)}</body></html>"
+
+
+def _inline(text: str) -> str:
+    escaped = html.escape(text)
+    parts = escaped.split("**")
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def write_report(
+    out_dir: Path, metrics: dict[str, dict], comparisons: dict[str, dict], figures: dict[str, str]
+) -> None:
+    markdown = build_markdown(metrics, comparisons, figures)
+    write_text(out_dir / "report.md", markdown)
+    write_text(out_dir / "report.html", markdown_to_html(markdown, out_dir))
