@@ -1,0 +1,70 @@
+"""The predict command on real PNG files: postures, reconstructions and embeddings written,
+verification with a threshold, and clear errors for malformed input and teacher checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import write_png
+from tests.pairsets import TINY_MODEL
+from thz.checkpoint import save_checkpoint
+from thz.config import Config, ConfigError, TeacherConfig, config_to_dict
+from thz.data.naming import POSTURES
+from thz.data.problems import DataError
+from thz.models import build_model
+from thz.predict import main, read_thz_image
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    cfg = Config(model=TINY_MODEL)
+    torch.manual_seed(0)
+    path = tmp_path / "student" / "best.pt"
+    save_checkpoint(path, model=build_model(cfg.model).state_dict(), config=config_to_dict(cfg), modalities=["thz"])
+    return path
+
+
+def test_predict_prints_postures_and_writes_reconstructions_and_embeddings(tmp_path, checkpoint, capsys):
+    images = [write_png(tmp_path / f"s01_b{p}b_1.png", 64, seed=p) for p in (1, 2)]
+    main(["--model", str(checkpoint), *map(str, images), "--out", str(tmp_path / "out")])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all(any(f"posture {p} (" in line for p in POSTURES) for line in lines)
+    with Image.open(tmp_path / "out" / "s01_b1b_1_recon.png") as recon:
+        assert recon.mode == "L" and recon.size == (64, 64)
+    emb = np.load(tmp_path / "out" / "s01_b2b_1_embedding.npy")
+    assert emb.shape == (TINY_MODEL.embedding_dim,) and np.linalg.norm(emb) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_verify_scores_two_images_and_decides_at_the_threshold(tmp_path, checkpoint, capsys):
+    a = write_png(tmp_path / "a.png", 64, seed=1)
+    main(["--model", str(checkpoint), "--verify", str(a), str(a), "--threshold", "0.5"])
+    assert "score 1.0000, threshold 0.5000: same person" in capsys.readouterr().out
+    b = write_png(tmp_path / "b.png", 64, seed=2)
+    main(["--model", str(checkpoint), "--verify", str(a), str(b), "--threshold", "1.01"])
+    assert "different people" in capsys.readouterr().out
+
+
+def test_malformed_inputs_are_named_with_what_was_expected(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    with pytest.raises(DataError, match="bad.png: not a readable image"):
+        read_thz_image(bad, 64)
+    with pytest.raises(DataError, match="rgb.png: expected an 8-bit grayscale"):
+        read_thz_image(write_png(tmp_path / "rgb.png", 64, mode="RGB"), 64)
+    with pytest.raises(DataError, match="small.png: expected 64x64 pixels .* got 32x32"):
+        read_thz_image(write_png(tmp_path / "small.png", 32), 64)
+    with pytest.raises(DataError, match="missing.png: file not found"):
+        read_thz_image(tmp_path / "missing.png", 64)
+
+
+def test_a_teacher_checkpoint_is_refused(tmp_path, capsys):
+    cfg = Config(model=TINY_MODEL, teacher=TeacherConfig(heads=4))
+    path = tmp_path / "teacher.pt"
+    teacher = build_model(cfg.model, cfg.teacher)
+    save_checkpoint(path, model=teacher.state_dict(), config=config_to_dict(cfg), modalities=["thz", "visible"])
+    image = write_png(tmp_path / "a.png", 64)
+    with pytest.raises(ConfigError, match="teacher checkpoint needs visible images"):
+        main(["--model", str(path), str(image)])
