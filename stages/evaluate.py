@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     write_csv(out / "confusion.csv", confusion)
     name = args.model.parent.name
     embedding_map(pred.probe, pred.gallery, pred.identity, out / "embedding_map.png", f"{name}: test embeddings (PCA)")
-    test_inputs = torch.cat([test.batch(torch.arange(len(test)))["input"]])
+    test_inputs = test.batch(torch.arange(len(test)))["input"]
     reconstruction_grid(
         test_inputs, pred.recon["predicted"], pred.targets, pred.posture, out / "reconstruction_grid.png"
     )
