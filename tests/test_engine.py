@@ -495,3 +495,13 @@ def test_resume_ignores_params_the_run_does_not_read():
     engine.check_resumable(stored, changed, "last.pt", unread=("distill", "train.epochs"))  # e.g. the teacher
     with pytest.raises(engine.ConfigError, match="train.epochs"):
         engine.check_resumable(stored, changed, "last.pt", unread=("distill",))
+
+
+def test_equal_checkpoints_are_equal_bytes_whatever_the_file_name(tmp_path):
+    """DVC hashes outputs by content: two clones training the same weights must write the same bytes."""
+    from thz.checkpoint import save_checkpoint
+
+    content = {"model": {"w": torch.arange(6.0)}, "step": 3}
+    save_checkpoint(tmp_path / "a" / "best.pt", **content)
+    save_checkpoint(tmp_path / "other_name.pt", **content)
+    assert (tmp_path / "a" / "best.pt").read_bytes() == (tmp_path / "other_name.pt").read_bytes()

@@ -15,9 +15,11 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(path: str | Path, **content: Any) -> None:
-    """torch.save of {format_version, **content} via a temporary file and os.replace."""
-    with atomic_path(path) as tmp:
-        torch.save({"format_version": FORMAT_VERSION, **content}, tmp)
+    """torch.save of {format_version, **content} via a temporary file and os.replace. Saved through a
+    file object: given a path, torch.save names the archive after the (random temporary) file, so
+    equal weights would give different bytes and different DVC hashes in every clone."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save({"format_version": FORMAT_VERSION, **content}, handle)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
