@@ -38,10 +38,12 @@ def main(argv=None) -> None:
     size = model_cfg.data.image_size
     test, val = (load_pairs(images, part, size, visible=visible, strict=cfg.data.strict) for part in ("test", "val"))
     lpips_module, lpips_reason = load_lpips(cfg.loss.lpips_weights)
-    lpips_reason = lpips_reason.removeprefix("LPIPS term off: ")
-    perceptual = PerceptualLoss(lpips_module) if lpips_module is not None else None
-    if perceptual is None:
+    if lpips_module is None:  # the full message names this machine's path; metrics.json gets a portable one
         print(f"LPIPS recorded as missing: {lpips_reason}")
+        lpips_reason = (
+            "no VGG16 ImageNet weights (vgg16-397923af.pth in $TORCH_HOME/hub/checkpoints or loss.lpips_weights)"
+        )
+    perceptual = PerceptualLoss(lpips_module) if lpips_module is not None else None
     threshold = val_threshold(predict(model, val))
     pred = predict(model, test)
     metrics, table = score(pred, threshold, perceptual, lpips_reason, seed=cfg.seed)
