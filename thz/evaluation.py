@@ -10,6 +10,7 @@ up, plus a per-sample table from which every per-identity and per-posture table 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,12 @@ class Predictions:
     targets: torch.Tensor  # (N, 1, H, W) unconcealed images in [0, 1]
     recon: dict[str, torch.Tensor]  # routing -> (N, 1, H, W) reconstructions
 
+    @cached_property
+    def pair_scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine scores of every concealed probe against every unconcealed gallery image, and
+        whether each pair is genuine (same identity); both (N, N). Computed once, used by every score."""
+        return cosine_pair_scores(self.probe, self.gallery), self.identity[:, None] == self.identity[None, :]
+
 
 @torch.no_grad()
 def predict(model, data: PairSet, batch_size: int = 128) -> Predictions:
@@ -75,16 +82,9 @@ def predict(model, data: PairSet, batch_size: int = 128) -> Predictions:
     )
 
 
-def probe_gallery_scores(pred: Predictions) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine scores of every concealed probe against every unconcealed gallery image, and whether
-    each pair is genuine (same identity); both (N, N)."""
-    scores = cosine_pair_scores(pred.probe, pred.gallery)
-    return scores, pred.identity[:, None] == pred.identity[None, :]
-
-
 def val_threshold(pred: Predictions) -> float:
     """The decision threshold, at the equal error rate of the validation identities."""
-    scores, genuine = probe_gallery_scores(pred)
+    scores, genuine = pred.pair_scores
     return eer_threshold(scores.ravel(), genuine.ravel())
 
 
@@ -101,7 +101,7 @@ def _negatives(pred: Predictions, seed: int) -> np.ndarray:
 
 
 def verification(pred: Predictions, threshold: float, seed: int = 0) -> dict:
-    scores, genuine = probe_gallery_scores(pred)
+    scores, genuine = pred.pair_scores
     probe_gallery = verification_metrics(scores.ravel(), genuine.ravel())
     probe_gallery["at_val_threshold"] = accuracy_at_threshold(scores.ravel(), genuine.ravel(), threshold)
     among = cosine_pair_scores(pred.probe, pred.probe)
@@ -121,7 +121,7 @@ def verification(pred: Predictions, threshold: float, seed: int = 0) -> dict:
 
 def roc_table(pred: Predictions) -> pd.DataFrame:
     """The probe-gallery ROC curve (fpr, tpr, threshold) for DVC plots."""
-    scores, genuine = probe_gallery_scores(pred)
+    scores, genuine = pred.pair_scores
     fpr, tpr, thresholds = roc_curve(genuine.ravel(), scores.ravel())
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)})
 
@@ -131,7 +131,7 @@ def per_sample_table(pred: Predictions, perceptual=None) -> pd.DataFrame:
     """One row per concealed test image: identity, posture, predicted posture, reconstruction
     metrics under each routing (LPIPS only with a perceptual model), and its own verification
     AUC (its scores against every gallery image: genuine ones should rank first)."""
-    scores, genuine = probe_gallery_scores(pred)
+    scores, genuine = pred.pair_scores
     predicted = pred.logits.argmax(axis=1)
     table = pd.DataFrame(
         {
@@ -165,7 +165,7 @@ def per_identity_table(pred: Predictions, table: pd.DataFrame) -> pd.DataFrame:
     """Per identity: means of the per-sample columns, plus the identity's own verification EER
     (its probes against every gallery image)."""
     out = group_means(table, "identity", sample_columns(table))
-    scores, genuine = probe_gallery_scores(pred)
+    scores, genuine = pred.pair_scores
     out["verification_eer"] = [
         compute_eer(scores[pred.identity == name].ravel(), genuine[pred.identity == name].ravel())
         for name in out.identity
