@@ -42,6 +42,11 @@ def main(argv=None) -> None:
     if len(splits) > 1:
         record["folds"] = [{part: list(getattr(s, part)) for part in PARTS} for s in splits]
     write_json(args.metrics, record)
+    if len(cfg.split.run_folds) < len(splits):
+        print(
+            f"cross-validation: the pipeline trains and evaluates folds {list(cfg.split.run_folds)} of {len(splits)} "
+            f"(split.run_folds); all of them: -S 'split.run_folds=[{','.join(map(str, range(len(splits))))}]'"
+        )
 
 
 if __name__ == "__main__":

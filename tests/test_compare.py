@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import write_png
-from thz.compare import compare_pair, describe, smallest_wilcoxon_p
-from thz.report import build_markdown, main_table, write_report
+from thz.compare import average_roc, compare_pair, describe, pool_folds, smallest_wilcoxon_p
+from thz.report import build_markdown, fold_summary, main_table, write_report
 
 
 def tables(shift: float, n_ids: int = 12, seed: int = 0, noise: float = 0.0):
@@ -57,7 +57,7 @@ def test_few_identities_can_never_be_significant_and_the_report_says_so():
     assert smallest_wilcoxon_p(3) == 0.25 and not c["verification_auc"]["significant"]
     assert any("rank test does not confirm" in line for line in describe("a", "b", c))
     metrics = {m: {"verification": {"probe_gallery": {"auc": 0.8}}, "reconstruction": {}} for m in ("a", "b")}
-    markdown = build_markdown(metrics, {"b_vs_a": c}, {})
+    markdown = build_markdown({0: metrics}, {"b_vs_a": c}, {})
     assert "cannot give p below 0.250" in markdown and "no per-identity difference can be significant" in markdown
 
 
@@ -76,7 +76,7 @@ def test_main_table_shows_missing_metrics():
     table = main_table(metrics)
     assert table.loc["SSIM predicted"].tolist() == [0.6, 0.7]
     assert pd.isna(table.loc["LPIPS predicted", "baseline"])
-    assert "| LPIPS predicted | missing | 0.2000 |" in build_markdown(metrics, {}, {})
+    assert "| LPIPS predicted | missing | 0.2000 |" in build_markdown({0: metrics}, {}, {})
 
 
 def test_html_report_is_self_contained(tmp_path):
@@ -86,7 +86,7 @@ def test_html_report_is_self_contained(tmp_path):
     per_identity_named = {"baseline": per_identity["a"], "student": per_identity["b"]}
     per_sample_named = {"baseline": per_sample["a"], "student": per_sample["b"]}
     comparisons = {"student_vs_baseline": compare_pair("baseline", "student", per_identity_named, per_sample_named)}
-    write_report(tmp_path / "figs", metrics, comparisons, {"ROC curves": "roc.png"})
+    write_report(tmp_path / "figs", {0: metrics}, comparisons, {"ROC curves": "roc.png"})
     page = (tmp_path / "figs" / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "data:image/png;base64," in page
     assert "http" not in page and "<script" not in page  # nothing to fetch: it opens offline
@@ -94,3 +94,54 @@ def test_html_report_is_self_contained(tmp_path):
     markdown = (tmp_path / "figs" / "report.md").read_text()
     assert "## Did distillation help? student against baseline" in markdown and "![ROC curves](roc.png)" in markdown
     assert "LPIPS is missing: no weights" in markdown
+
+
+def _fold_metrics(auc: float, ssim: float) -> dict:
+    return {"verification": {"probe_gallery": {"auc": auc}}, "reconstruction": {"predicted": {"ssim": ssim}}}
+
+
+def test_fold_summary_gives_mean_and_spread_over_folds():
+    by_fold = {
+        k: {"baseline": _fold_metrics(auc, 0.6), "student": _fold_metrics(auc + 0.1, 0.5)}
+        for k, auc in enumerate((0.6, 0.7, 0.8))
+    }
+    summary = fold_summary(by_fold)
+    assert summary["baseline"]["auc"] == pytest.approx({"mean": 0.7, "std": 0.1, "min": 0.6, "max": 0.8})
+    assert summary["student"]["auc"]["mean"] == pytest.approx(0.8)
+    assert summary["student"]["ssim_predicted"] == pytest.approx({"mean": 0.5, "std": 0.0, "min": 0.5, "max": 0.5})
+    assert "lpips_predicted" not in summary["student"]  # missing in every fold: left out, not zero
+    assert fold_summary({0: by_fold[0]})["baseline"]["auc"]["std"] == 0.0  # one fold: no spread
+    markdown = build_markdown(by_fold, {}, {}, folds_total=4)
+    assert "Cross-validation over 3 folds" in markdown
+    assert "| verification AUC | 0.7000 ± 0.1000 | 0.8000 ± 0.1000 |" in markdown
+    assert "| 2 | 0.8000 | 0.9000 |" in markdown  # the per-fold AUC table
+    assert "Only fold(s) [0, 1, 2] of 4 were run" in markdown and "folds [3] are not evaluated" in markdown
+
+
+def test_pooling_folds_stacks_them_and_refuses_an_identity_tested_twice():
+    per_identity, _ = tables(shift=0.0, n_ids=4)
+    first, second = per_identity["a"].iloc[:2], per_identity["a"].iloc[2:]
+    pooled = pool_folds({0: first, 3: second}, "identity")
+    assert len(pooled) == 4 and pooled.fold.tolist() == [0, 0, 3, 3]
+    with pytest.raises(ValueError, match=r"identity 'p00' is evaluated in folds \[0, 1\]"):
+        pool_folds({0: first, 1: per_identity["a"]}, "identity")
+
+
+def test_pooled_folds_give_the_paired_tests_their_power():
+    """Three identities per fold can never be significant; five folds of them pooled can."""
+    per_identity, per_sample = tables(shift=0.05, n_ids=15)
+    folds = {k: slice(3 * k, 3 * k + 3) for k in range(5)}
+    alone = compare_pair("a", "b", {m: t.iloc[folds[0]] for m, t in per_identity.items()}, per_sample, n_resamples=500)
+    pooled = {m: pool_folds({k: t.iloc[f] for k, f in folds.items()}, "identity") for m, t in per_identity.items()}
+    together = compare_pair("a", "b", pooled, per_sample, n_resamples=500)
+    assert not alone["verification_auc"]["significant"] and together["verification_auc"]["significant"]
+    assert together["identities"] == 15
+
+
+def test_average_roc_is_the_mean_true_accept_rate_at_each_false_accept_rate():
+    one = pd.DataFrame({"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0, 1.0]})
+    two = pd.DataFrame({"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]})
+    assert average_roc([one]).equals(one[["fpr", "tpr"]])
+    mean = average_roc([one, two]).set_index("fpr").tpr
+    assert mean.loc[0.0] == 0.0 and mean.loc[0.5] == pytest.approx(0.75) and mean.loc[1.0] == pytest.approx(1.0)
+    assert mean.is_monotonic_increasing

@@ -38,6 +38,16 @@ def test_out_of_range_names_key_and_range():
         config_from_dict({"split": {"folds": 0}})
 
 
+def test_run_folds_must_name_distinct_existing_folds():
+    assert config_from_dict({"split": {"folds": 4, "run_folds": [3, 1]}}).split.run_folds == (3, 1)
+    for wrong in ([0, 4], [], [1, 1], [-1]):
+        with pytest.raises(ConfigError, match=r"params: 'split.run_folds' = .*0\.\.3 \(split.folds = 4\)") as err:
+            config_from_dict({"split": {"folds": 4, "run_folds": wrong}})
+        assert "-S 'split.run_folds=[0,1,2,3]'" in str(err.value)
+    with pytest.raises(ConfigError, match=r"'split.run_folds' = \[1\]"):
+        config_from_dict({"split": {"run_folds": [1]}})  # one fold by default: only fold 0 exists
+
+
 def test_wrong_types_and_choices():
     with pytest.raises(ConfigError, match="'simulate.identities' must be an integer"):
         config_from_dict({"simulate": {"identities": 2.5}})
@@ -69,8 +79,14 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_config(bad)
 
 
-def test_every_stage_params_section_exists():
+def _stage_bodies() -> dict[str, dict]:
+    """dvc.yaml's stages, the body of a foreach stage in place of its template."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: stage.get("do", stage) for name, stage in stages.items()}
+
+
+def test_every_stage_params_section_exists():
+    stages = _stage_bodies()
     sections = set(config_to_dict(Config()))
     for name, stage in stages.items():
         for entry in stage.get("params", []):
@@ -85,7 +101,7 @@ def test_every_stage_params_section_exists():
 def test_stage_params_follow_what_each_training_variant_reads():
     """The teacher reads every train.* key but the student's epochs, curriculum and resume, so
     changing those never retrains it; the student alone reads distill, the teacher alone teacher."""
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    stages = _stage_bodies()
     params = {name: set(stages[f"train_{name}"]["params"]) for name in ("baseline", "teacher", "student")}
     not_teacher = {*NOT_READ_BY_TEACHER, "resume"}
     train_keys = set(config_to_dict(Config())["train"])
@@ -93,4 +109,4 @@ def test_stage_params_follow_what_each_training_variant_reads():
     assert "train" in params["baseline"] and "train" in params["student"]
     assert "teacher" in params["teacher"] and "teacher" not in params["baseline"] | params["student"]
     assert "distill" in params["student"] and "distill" not in params["baseline"] | params["teacher"]
-    assert "models/teacher" in stages["train_student"]["deps"]
+    assert "models/fold_${item}/teacher" in stages["train_student"]["deps"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,13 +82,18 @@ def _finite_numbers(value) -> list[float]:
     return [value] if isinstance(value, int | float) and not isinstance(value, bool) else []
 
 
+def _trained(log: str) -> list[str]:
+    """The training stages a dvc log says it ran, in order."""
+    return re.findall(r"Running stage '(train_[a-z]+@\d+)'", log)
+
+
 def test_repro_simulated_then_nothing_to_do(repo: Path):
     _run(["dvc", "repro"], repo)
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["images"] == 6 * 5 * 2 * 2 and data["identities"] == 6 and data["problems"] == 0
     split = json.loads((repo / "metrics/split.json").read_text())
     assert sorted(split["train"] + split["val"] + split["test"]) == [f"s{i:02d}" for i in range(1, 7)]
-    baseline = json.loads((repo / "metrics/pixel_baseline.json").read_text())
+    baseline = json.loads((repo / "metrics/pixel_baseline/fold_0.json").read_text())
     numbers = _finite_numbers(baseline)
     assert numbers and all(math.isfinite(x) for x in numbers)
     assert 0.0 <= baseline["verification"]["auc"] <= 1.0
@@ -101,36 +107,37 @@ def test_repro_simulated_then_nothing_to_do(repo: Path):
         "visible_negative",
     ]
     assert (repo / "metrics/contact_sheet.png").stat().st_size > 1000
-    live = json.loads((repo / "metrics/baseline_train/metrics.json").read_text())
+    live = json.loads((repo / "metrics/train/fold_0/baseline/metrics.json").read_text())
     assert 0.0 <= live["val"]["ssim"] <= 1.0 and math.isfinite(live["train"]["loss"])
     for variant in ("baseline", "teacher", "student"):
-        live = json.loads((repo / f"metrics/{variant}_train/metrics.json").read_text())
+        live = json.loads((repo / f"metrics/train/fold_0/{variant}/metrics.json").read_text())
         assert 0.0 <= live["val"]["ssim"] <= 1.0 and math.isfinite(live["train"]["loss"]), variant
-        assert (repo / f"models/{variant}/best.pt").is_file() and (repo / f"models/{variant}/last.pt").is_file()
+        model = repo / "models" / "fold_0" / variant
+        assert (model / "best.pt").is_file() and (model / "last.pt").is_file()
     assert "distill_rkd_angle" in live["train"]  # the student's distillation terms are logged
     evaluated = {
-        v: json.loads((repo / f"metrics/eval/{v}/metrics.json").read_text()) for v in ("baseline", "teacher", "student")
+        v: json.loads((repo / f"metrics/eval/fold_0/{v}/metrics.json").read_text())
+        for v in ("baseline", "teacher", "student")
     }
     keys = {v: _key_paths(m) for v, m in evaluated.items()}
     assert keys["baseline"] == keys["teacher"] == keys["student"]  # `dvc metrics diff` lines them up
     assert {"verification.probe_gallery.auc", "posture.macro_f1", "reconstruction.oracle.ssim"} <= keys["student"]
     reconstruction = evaluated["student"]["reconstruction"]
     assert ("lpips_missing" in reconstruction) != ("lpips" in reconstruction["oracle"])  # a value or a reason
-    per_identity = pd.read_csv(repo / "metrics/eval/student/per_identity.csv")
+    per_identity = pd.read_csv(repo / "metrics/eval/fold_0/student/per_identity.csv")
     assert sorted(per_identity.identity) == sorted(split["test"])
     compare = json.loads((repo / "metrics/compare.json").read_text())
-    assert set(compare) == {"student_vs_baseline", "teacher_vs_baseline", "teacher_vs_student"}
+    assert set(compare) == {"student_vs_baseline", "teacher_vs_baseline", "teacher_vs_student", "cross_validation"}
+    assert compare["cross_validation"]["folds_run"] == 1 and compare["student_vs_baseline"]["identities"] == 2
     assert "wilcoxon_p" in compare["student_vs_baseline"]["verification_auc"]
     page = (repo / "metrics/report/report.html").read_text()
     assert "data:image/png;base64," in page and "<script" not in page
     again = _run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again
     exp = _run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], repo)
-    ran = [stage for stage in ("train_baseline", "train_teacher", "train_student") if f"Running stage '{stage}'" in exp]
-    assert ran == ["train_student"], exp
+    assert _trained(exp) == ["train_student@0"], exp
     exp = _run(["dvc", "exp", "run", "-S", "train.epochs=2"], repo)  # the student's budget, not the teacher's
-    ran = [stage for stage in ("train_baseline", "train_teacher", "train_student") if f"Running stage '{stage}'" in exp]
-    assert ran == ["train_baseline", "train_student"], exp
+    assert _trained(exp) == ["train_baseline@0", "train_student@0"], exp
 
 
 def test_repro_on_a_folder_of_real_format_images(repo: Path, tmp_path: Path):
@@ -139,10 +146,36 @@ def test_repro_on_a_folder_of_real_format_images(repo: Path, tmp_path: Path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"].update(source="folder", dir=str(folder / "thz"))
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = _run(["dvc", "repro", "train_baseline"], repo)  # THz only: the teacher needs visible images
+    out = _run(["dvc", "repro", "train_baseline@0"], repo)  # THz only: the teacher needs visible images
     assert "simulation skipped" in out
     assert [p.name for p in (repo / "data/simulated/thz").iterdir()] == [".skipped"]
     manifest = pd.read_csv(repo / "data/manifest.csv", dtype=str)
     assert len(manifest) == 6 * 5 * 2 * 2 and set(manifest.identity) == {f"p{i}" for i in range(1, 7)}
     assert manifest.visible.isna().all()  # the simulated visible folder is empty in this mode
     assert "val" in pd.read_csv(repo / "data/split/fold_0/images.csv").split.unique()
+
+
+def test_cross_validation_trains_and_evaluates_every_fold_and_pools_them(repo: Path):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["split"].update(folds=3, run_folds=[0, 1, 2])
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    log = _run(["dvc", "repro"], repo)
+    assert sorted(_trained(log)) == sorted(
+        f"train_{v}@{k}" for v in ("baseline", "teacher", "student") for k in range(3)
+    )
+    split = json.loads((repo / "metrics/split.json").read_text())
+    tested = [sorted(fold["test"]) for fold in split["folds"]]
+    for k, identities in enumerate(tested):
+        per_identity = pd.read_csv(repo / f"metrics/eval/fold_{k}/student/per_identity.csv")
+        assert sorted(per_identity.identity) == identities  # each fold is scored on its own test identities
+    compare = json.loads((repo / "metrics/compare.json").read_text())
+    assert compare["student_vs_baseline"]["identities"] == 6  # every identity, pooled over the folds
+    cv = compare["cross_validation"]
+    assert cv["folds"] == cv["folds_run"] == 3
+    aucs = [json.loads((repo / f"metrics/eval/fold_{k}/student/metrics.json").read_text()) for k in range(3)]
+    aucs = [m["verification"]["probe_gallery"]["auc"] for m in aucs]
+    assert cv["student"]["auc"]["mean"] == pytest.approx(sum(aucs) / 3)
+    assert cv["student"]["auc"]["min"] == pytest.approx(min(aucs))
+    pooled = pd.read_csv(repo / "metrics/report/per_identity.csv")
+    assert pooled.groupby("model").identity.apply(sorted).tolist() == [[f"s{i:02d}" for i in range(1, 7)]] * 3
+    assert "Cross-validation over 3 folds" in (repo / "metrics/report/report.md").read_text()

@@ -22,7 +22,7 @@ from thz.predict import main, read_thz_image
 def checkpoint(tmp_path):
     cfg = Config(model=TINY_MODEL)
     torch.manual_seed(0)
-    path = tmp_path / "student" / "best.pt"
+    path = tmp_path / "models" / "fold_2" / "student" / "best.pt"
     save_checkpoint(path, model=build_model(cfg.model).state_dict(), config=config_to_dict(cfg), modalities=["thz"])
     return path
 
@@ -68,3 +68,15 @@ def test_a_teacher_checkpoint_is_refused(tmp_path, capsys):
     image = write_png(tmp_path / "a.png", 64)
     with pytest.raises(ConfigError, match="teacher checkpoint needs visible images"):
         main(["--model", str(path), str(image)])
+
+
+def test_verify_uses_the_threshold_the_evaluate_stage_stored_for_that_fold(tmp_path, checkpoint, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    a = write_png(tmp_path / "s01_b1b_1.png", 64, seed=1)
+    main(["--model", str(checkpoint), "--verify", str(a), str(a)])
+    assert "no threshold: run the evaluate stage or pass --threshold" in capsys.readouterr().out
+    stored = tmp_path / "metrics" / "eval" / "fold_2" / "student" / "metrics.json"
+    stored.parent.mkdir(parents=True)
+    stored.write_text('{"verification": {"probe_gallery": {"at_val_threshold": {"threshold": 0.25}}}}')
+    main(["--model", str(checkpoint), "--verify", str(a), str(a)])
+    assert "threshold 0.2500: same person" in capsys.readouterr().out

@@ -1,7 +1,8 @@
 """Did distillation help, and how surely? Paired comparisons of evaluated models.
 
 Identities are the independent units: each per-identity metric (from the evaluate stage's
-per_identity.csv) is compared as the mean per-identity difference (b - a) with a 95 % bootstrap
+per_identity.csv, pooled over the cross-validation folds run, where every identity is tested in
+one fold only) is compared as the mean per-identity difference (b - a) with a 95 % bootstrap
 interval that resamples identities, and a Wilcoxon signed-rank test; posture correctness is also
 compared image by image with the exact McNemar test. A difference is called significant only when
 the interval excludes 0 and the rank test gives p < 0.05.
@@ -9,6 +10,7 @@ the interval excludes 0 and the rank test gives p < 0.05.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from thz.metrics.stats import bootstrap_mean_difference, mcnemar, wilcoxon_signed_rank
@@ -25,6 +27,28 @@ METRICS = {
     "lpips_predicted": ("LPIPS (predicted routing)", False),
 }
 ALPHA = 0.05
+
+
+def pool_folds(per_fold: dict[int, pd.DataFrame], key: str) -> pd.DataFrame:
+    """One model's tables of several folds stacked, with a `fold` column. Folds test disjoint
+    identities, so `key` (identity or path) must not repeat: a repeat means mixed-up outputs."""
+    pooled = pd.concat([t.assign(fold=k) for k, t in per_fold.items()], ignore_index=True)
+    repeated = pooled[pooled.duplicated(key, keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0][key]
+        folds = sorted(repeated[repeated[key] == first].fold)
+        raise ValueError(f"{key} '{first}' is evaluated in folds {folds}; folds must test disjoint identities")
+    return pooled
+
+
+def average_roc(rocs: list[pd.DataFrame], points: int = 400) -> pd.DataFrame:
+    """Vertical average of ROC curves (mean true accept rate at each false accept rate), on a grid
+    dense at low FAR; one curve is returned unchanged."""
+    if len(rocs) == 1:
+        return rocs[0][["fpr", "tpr"]]
+    grid = np.unique(np.concatenate([[0.0], np.logspace(-4, 0, points // 2), np.linspace(0, 1, points // 2 + 1)]))
+    tpr = np.mean([np.interp(grid, r.fpr.to_numpy(), r.tpr.to_numpy()) for r in rocs], axis=0)
+    return pd.DataFrame({"fpr": grid, "tpr": tpr})
 
 
 def smallest_wilcoxon_p(n: int) -> float:

@@ -69,6 +69,18 @@ class SplitConfig:
     val_identities: tuple[str, ...] = ()
     test_identities: tuple[str, ...] = ()
     folds: int = field(default=1, metadata=_range(1, 50))
+    # the folds the pipeline trains and evaluates (DVC's foreach needs a list): all of 0..folds-1
+    # for a full cross-validation, or a subset to spread the folds over machines or sessions
+    run_folds: tuple[int, ...] = (0,)
+
+    def __post_init__(self):
+        wrong = [k for k in self.run_folds if not 0 <= k < self.folds]
+        if not self.run_folds or wrong or len(set(self.run_folds)) != len(self.run_folds):
+            every = ",".join(str(k) for k in range(self.folds))
+            raise ConfigError(
+                f"'split.run_folds' = {list(self.run_folds)}: expected distinct fold numbers in 0..{self.folds - 1} "
+                f"(split.folds = {self.folds}); all folds: -S 'split.run_folds=[{every}]'"
+            )
 
 
 @dataclass(frozen=True)
@@ -232,7 +244,10 @@ def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
         else:
             values[name] = _coerce(raw[name], hint, dotted, source)
             _check_range(values[name], f.metadata.get("range"), dotted, source)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as err:  # a check across keys of one section
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def _coerce(value: Any, hint: Any, dotted: str, source: str) -> Any:

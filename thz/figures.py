@@ -62,7 +62,7 @@ def reconstruction_grid(inputs, recon, targets, posture: np.ndarray, path: Path,
     _save(fig, path)
 
 
-def roc_curves(rocs: dict[str, pd.DataFrame], path: Path) -> None:
+def roc_curves(rocs: dict[str, pd.DataFrame], path: Path, title: str = "Test ROC") -> None:
     """One ROC plot of several models (fpr, tpr columns), linear and log FAR side by side."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     for name, roc in rocs.items():
@@ -75,7 +75,7 @@ def roc_curves(rocs: dict[str, pd.DataFrame], path: Path) -> None:
         ax.set_xlabel("false accept rate")
         ax.set_ylabel("true accept rate")
         ax.legend()
-    fig.suptitle("Test ROC: concealed probes against unconcealed gallery")
+    fig.suptitle(f"{title}: concealed probes against unconcealed gallery")
     _save(fig, path)
 
 

@@ -1,13 +1,13 @@
 """Predict with a trained THz-only model on new THz images: `python -m thz.predict`.
 
-    python -m thz.predict --model models/student/best.pt face.png [more.png ...] [--out DIR]
-    python -m thz.predict --model models/student/best.pt --verify a.png b.png
+    python -m thz.predict --model models/fold_0/student/best.pt face.png [more.png ...] [--out DIR]
+    python -m thz.predict --model models/fold_0/student/best.pt --verify a.png b.png
 
 For each image: the predicted posture with its probability, and (with --out) the reconstruction
 as a PNG and the embedding as a .npy file. With --verify: the cosine score of the two images and
 the decision at the threshold the evaluate stage chose on the validation identities (read from
-metrics/eval/<model folder>/metrics.json, or given with --threshold). THz images only: a teacher
-checkpoint is refused, since it would need visible images.
+metrics/eval/fold_K/<model>/metrics.json for models/fold_K/<model>/best.pt, or given with
+--threshold). THz images only: a teacher checkpoint is refused, since it would need visible images.
 """
 
 from __future__ import annotations
@@ -69,8 +69,9 @@ def predict_images(model, images: torch.Tensor):
 
 
 def stored_threshold(model_path: Path) -> float | None:
-    """The evaluate stage's validation threshold for this model, if it has been evaluated."""
-    metrics = Path("metrics/eval") / model_path.parent.name / "metrics.json"
+    """The evaluate stage's validation threshold for models/fold_K/<model>/best.pt, if evaluated
+    (read from metrics/eval/fold_K/<model>/metrics.json; relative to the working directory)."""
+    metrics = Path("metrics/eval") / model_path.parent.parent.name / model_path.parent.name / "metrics.json"
     if not metrics.is_file():
         return None
     return json.loads(metrics.read_text())["verification"]["probe_gallery"]["at_val_threshold"]["threshold"]

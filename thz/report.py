@@ -10,30 +10,35 @@ import base64
 import html
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from thz.compare import describe, smallest_wilcoxon_p
 from thz.files import write_text
 
-# (label, path in an evaluate metrics.json)
+# (key in compare.json's cross_validation, label, path in an evaluate metrics.json)
 MAIN_COLUMNS = (
-    ("verification AUC", ("verification", "probe_gallery", "auc")),
-    ("EER", ("verification", "probe_gallery", "eer")),
-    ("TAR@FAR 1 %", ("verification", "probe_gallery", "tar_at_far_1pct")),
-    ("TAR@FAR 10 %", ("verification", "probe_gallery", "tar_at_far_10pct")),
-    ("accuracy at val threshold", ("verification", "probe_gallery", "at_val_threshold", "accuracy")),
-    ("rank-1", ("verification", "rank1")),
-    ("triplet ranking (published)", ("verification", "triplet_ranking_accuracy")),
-    ("posture accuracy", ("posture", "accuracy")),
-    ("posture macro-F1", ("posture", "macro_f1")),
-    ("SSIM predicted", ("reconstruction", "predicted", "ssim")),
-    ("SSIM oracle", ("reconstruction", "oracle", "ssim")),
-    ("PSNR predicted", ("reconstruction", "predicted", "psnr")),
-    ("LPIPS predicted", ("reconstruction", "predicted", "lpips")),
-    ("silhouette (identity)", ("separability", "silhouette")),
-    ("compactness", ("separability", "compactness")),
-    ("separation (mean)", ("separability", "separation_mean")),
-    ("separation / compactness", ("separability", "separation_to_compactness")),
+    ("auc", "verification AUC", ("verification", "probe_gallery", "auc")),
+    ("eer", "EER", ("verification", "probe_gallery", "eer")),
+    ("tar_at_far_1pct", "TAR@FAR 1 %", ("verification", "probe_gallery", "tar_at_far_1pct")),
+    ("tar_at_far_10pct", "TAR@FAR 10 %", ("verification", "probe_gallery", "tar_at_far_10pct")),
+    (
+        "accuracy_at_val_threshold",
+        "accuracy at val threshold",
+        ("verification", "probe_gallery", "at_val_threshold", "accuracy"),
+    ),
+    ("rank1", "rank-1", ("verification", "rank1")),
+    ("triplet_ranking_accuracy", "triplet ranking (published)", ("verification", "triplet_ranking_accuracy")),
+    ("posture_accuracy", "posture accuracy", ("posture", "accuracy")),
+    ("posture_macro_f1", "posture macro-F1", ("posture", "macro_f1")),
+    ("ssim_predicted", "SSIM predicted", ("reconstruction", "predicted", "ssim")),
+    ("ssim_oracle", "SSIM oracle", ("reconstruction", "oracle", "ssim")),
+    ("psnr_predicted", "PSNR predicted", ("reconstruction", "predicted", "psnr")),
+    ("lpips_predicted", "LPIPS predicted", ("reconstruction", "predicted", "lpips")),
+    ("silhouette", "silhouette (identity)", ("separability", "silhouette")),
+    ("compactness", "compactness", ("separability", "compactness")),
+    ("separation_mean", "separation (mean)", ("separability", "separation_mean")),
+    ("separation_to_compactness", "separation / compactness", ("separability", "separation_to_compactness")),
 )
 
 
@@ -47,23 +52,69 @@ def _get(metrics: dict, keys: tuple[str, ...]):
 
 def main_table(metrics: dict[str, dict]) -> pd.DataFrame:
     """Rows: metrics; columns: models. A metric a model lacks (LPIPS without weights) shows as missing."""
-    rows = {label: {m: _get(v, keys) for m, v in metrics.items()} for label, keys in MAIN_COLUMNS}
+    rows = {label: {m: _get(v, keys) for m, v in metrics.items()} for _, label, keys in MAIN_COLUMNS}
     return pd.DataFrame(rows).T
 
 
-def _markdown_table(table: pd.DataFrame) -> str:
-    header = "| metric | " + " | ".join(table.columns) + " |"
+def fold_summary(metrics_by_fold: dict[int, dict[str, dict]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per model and main metric: mean, standard deviation (ddof 1; 0 for one fold), min and max
+    over the folds. Metrics a model lacks in every fold are left out."""
+    models = list(next(iter(metrics_by_fold.values())))
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for m in models:
+        summary[m] = {}
+        for key, _, path in MAIN_COLUMNS:
+            values = np.array([v for f in metrics_by_fold.values() if (v := _get(f[m], path)) is not None], float)
+            if len(values):
+                summary[m][key] = {
+                    "mean": float(values.mean()),
+                    "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                    "min": float(values.min()),
+                    "max": float(values.max()),
+                }
+    return summary
+
+
+def _cell(value) -> str:
+    return "missing" if value is None or pd.isna(value) else f"{value:.4f}"
+
+
+def _markdown_table(table: pd.DataFrame, spread: pd.DataFrame | None = None, corner: str = "metric") -> str:
+    header = f"| {corner} | " + " | ".join(str(c) for c in table.columns) + " |"
     lines = [header, "|" + " --- |" * (len(table.columns) + 1)]
     for label, row in table.iterrows():
-        cells = ["missing" if v is None or pd.isna(v) else f"{v:.4f}" for v in row]
+        cells = [_cell(v) for v in row]
+        if spread is not None:
+            cells = [
+                c if c == "missing" else f"{c} ± {_cell(spread.loc[label, m])}"
+                for c, m in zip(cells, table.columns, strict=True)
+            ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def build_markdown(metrics: dict[str, dict], comparisons: dict[str, dict], figures: dict[str, str]) -> str:
-    """`comparisons`: "b_vs_a" -> compare_pair result; `figures`: caption -> path relative to the report."""
+def _summary_tables(summary: dict[str, dict[str, dict[str, float]]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    labels = {key: label for key, label, _ in MAIN_COLUMNS}
+    mean = pd.DataFrame({m: {labels[k]: v["mean"] for k, v in s.items()} for m, s in summary.items()})
+    std = pd.DataFrame({m: {labels[k]: v["std"] for k, v in s.items()} for m, s in summary.items()})
+    order = [label for _, label, _ in MAIN_COLUMNS]
+    return mean.reindex(order), std.reindex(order)
+
+
+def build_markdown(
+    metrics_by_fold: dict[int, dict[str, dict]],
+    comparisons: dict[str, dict],
+    figures: dict[str, str],
+    folds_total: int | None = None,
+) -> str:
+    """`metrics_by_fold`: fold -> model -> evaluate metrics.json; `comparisons`: "b_vs_a" ->
+    compare_pair result on the identities of every fold; `figures`: caption -> path relative to
+    the report; `folds_total`: split.folds (for saying how many folds were left out)."""
     n = min(c["identities"] for c in comparisons.values()) if comparisons else 0
-    lpips = next((m["reconstruction"].get("lpips_missing") for m in metrics.values()), None)
+    folds = sorted(metrics_by_fold)
+    folds_total = folds_total or len(folds)
+    first = metrics_by_fold[folds[0]]
+    lpips = next((m.get("reconstruction", {}).get("lpips_missing") for m in first.values()), None)
     parts = [
         "# Test-set comparison of the trained models",
         "",
@@ -73,9 +124,33 @@ def build_markdown(metrics: dict[str, dict], comparisons: dict[str, dict], figur
         "per-identity values; posture is also compared image by image (exact McNemar). A difference is called "
         "significant when the interval excludes 0 and p < 0.05.",
         "",
-        _markdown_table(main_table(metrics)),
-        "",
     ]
+    if len(folds) == 1:
+        parts += [_markdown_table(main_table(first)), ""]
+    else:
+        mean, std = _summary_tables(fold_summary(metrics_by_fold))
+        parts += [
+            f"Cross-validation over {len(folds)} folds (each tests its own identities, never seen in its training or "
+            "model selection): mean ± standard deviation over the folds. The comparisons below pool the "
+            f"per-identity values of all {len(folds)} folds.",
+            "",
+            _markdown_table(mean, std),
+            "",
+            "Verification AUC per fold:",
+            "",
+            _markdown_table(
+                pd.DataFrame({m: {k: _get(metrics_by_fold[k][m], MAIN_COLUMNS[0][2]) for k in folds} for m in first}),
+                corner="fold",
+            ),
+            "",
+        ]
+    if len(folds) < folds_total:
+        left = sorted(set(range(folds_total)) - set(folds))
+        parts += [
+            f"Only fold(s) {folds} of {folds_total} were run (`split.run_folds`); folds {left} are not evaluated, "
+            "so their identities are missing from every figure and test.",
+            "",
+        ]
     if lpips:
         parts += [f"LPIPS is missing: {lpips}", ""]
     parts += [
@@ -150,8 +225,12 @@ def _inline(text: str) -> str:
 
 
 def write_report(
-    out_dir: Path, metrics: dict[str, dict], comparisons: dict[str, dict], figures: dict[str, str]
+    out_dir: Path,
+    metrics_by_fold: dict[int, dict[str, dict]],
+    comparisons: dict[str, dict],
+    figures: dict[str, str],
+    folds_total: int | None = None,
 ) -> None:
-    markdown = build_markdown(metrics, comparisons, figures)
+    markdown = build_markdown(metrics_by_fold, comparisons, figures, folds_total)
     write_text(out_dir / "report.md", markdown)
     write_text(out_dir / "report.html", markdown_to_html(markdown, out_dir))
