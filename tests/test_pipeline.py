@@ -87,6 +87,20 @@ def _trained(log: str) -> list[str]:
     return re.findall(r"Running stage '(train_[a-z]+@\d+)'", log)
 
 
+def _check_plots_page(repo: Path) -> None:
+    """`dvc plots show` with the offline template: every plot on the page, no CDN script."""
+    for name in ("vega", "vega-lite", "vega-embed"):
+        (repo / f"{name}.min.js").write_text(f"/* stand-in for {name} */")
+    libraries = [str(repo / f"{name}.min.js") for name in ("vega", "vega-lite", "vega-embed")]
+    _run([sys.executable, "-m", "thz.plots_template", *libraries, "--out", "offline.html"], repo)
+    _run(["dvc", "plots", "show", "--html-template", "offline.html", "-o", "plots_page"], repo)
+    page = (repo / "plots_page" / "index.html").read_text()
+    assert "/* stand-in for vega-embed */" in page and "cdn.jsdelivr" not in page
+    for plot in ("test_roc", "test_posture_confusion", "test_ssim_per_posture", "embedding_map", "contact_sheet"):
+        assert plot in page, plot
+    assert len(list((repo / "plots_page" / "static").glob("*.png"))) >= 7  # contact sheet + 2 per model
+
+
 def test_repro_simulated_then_nothing_to_do(repo: Path):
     _run(["dvc", "repro"], repo)
     data = json.loads((repo / "metrics/data.json").read_text())
@@ -132,6 +146,7 @@ def test_repro_simulated_then_nothing_to_do(repo: Path):
     assert "wilcoxon_p" in compare["student_vs_baseline"]["verification_auc"]
     page = (repo / "metrics/report/report.html").read_text()
     assert "data:image/png;base64," in page and "<script" not in page
+    _check_plots_page(repo)
     again = _run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again
     exp = _run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], repo)

@@ -74,7 +74,7 @@ def test_verify_uses_the_threshold_the_evaluate_stage_stored_for_that_fold(tmp_p
     monkeypatch.chdir(tmp_path)
     a = write_png(tmp_path / "s01_b1b_1.png", 64, seed=1)
     main(["--model", str(checkpoint), "--verify", str(a), str(a)])
-    assert "no threshold: run the evaluate stage or pass --threshold" in capsys.readouterr().out
+    assert "no threshold: pass --threshold, or evaluate the model" in capsys.readouterr().out
     stored = tmp_path / "metrics" / "eval" / "fold_2" / "student" / "metrics.json"
     stored.parent.mkdir(parents=True)
     stored.write_text('{"verification": {"probe_gallery": {"at_val_threshold": {"threshold": 0.25}}}}')

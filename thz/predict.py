@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -71,8 +72,9 @@ def predict_images(model, images: torch.Tensor):
 def stored_threshold(model_path: Path) -> float | None:
     """The evaluate stage's validation threshold for models/fold_K/<model>/best.pt, if evaluated
     (read from metrics/eval/fold_K/<model>/metrics.json; relative to the working directory)."""
-    metrics = Path("metrics/eval") / model_path.parent.parent.name / model_path.parent.name / "metrics.json"
-    if not metrics.is_file():
+    fold, model = model_path.parent.parent.name, model_path.parent.name
+    metrics = Path("metrics/eval") / fold / model / "metrics.json"
+    if not re.fullmatch(r"fold_\d+", fold) or not metrics.is_file():
         return None
     return json.loads(metrics.read_text())["verification"]["probe_gallery"]["at_val_threshold"]["threshold"]
 
@@ -101,7 +103,7 @@ def main(argv=None) -> None:
         score = float(emb[0] @ emb[1])
         threshold = args.threshold if args.threshold is not None else stored_threshold(args.model)
         if threshold is None:
-            print(f"score {score:.4f} (no threshold: run the evaluate stage or pass --threshold)")
+            print(f"score {score:.4f} (no threshold: pass --threshold, or evaluate the model: dvc repro evaluate)")
         else:
             verdict = "same person" if score >= threshold else "different people"
             print(f"score {score:.4f}, threshold {threshold:.4f}: {verdict}")

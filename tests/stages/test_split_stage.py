@@ -64,10 +64,13 @@ def test_parts_are_identity_disjoint_and_recorded(tmp_path):
     assert record["n_identities"] == {"train": 4, "val": 2, "test": 2}
 
 
-def test_folds_are_written_and_recorded(tmp_path):
+def test_folds_are_written_and_recorded(tmp_path, capsys):
     manifest = _manifest(tmp_path)
     out, record = _split(tmp_path, manifest, "k", seed=0, folds=3)
+    assert "trains and evaluates folds [0] of 3 (split.run_folds)" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["fold_0", "fold_1", "fold_2"]
     assert len(record["folds"]) == 3
     tested = sorted(i for fold in record["folds"] for i in fold["test"])
     assert tested == sorted(IDENTITIES)
+    _split(tmp_path, manifest, "all", seed=0, folds=3, run_folds=[0, 1, 2])
+    assert "split.run_folds" not in capsys.readouterr().out  # every fold runs: nothing to warn about
