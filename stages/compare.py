@@ -16,7 +16,6 @@ from thz.cli import parse_paths, run
 from thz.compare import average_roc, compare_pair, pool_folds
 from thz.config import ConfigError, load_config
 from thz.data.naming import POSTURES
-from thz.evaluation import sample_columns
 from thz.figures import confusion_matrices, per_posture_bars, roc_curves
 from thz.files import write_csv, write_json
 from thz.metrics.grouping import group_means
@@ -25,7 +24,7 @@ from thz.report import fold_summary, write_report
 
 MODELS = ("baseline", "teacher", "student")
 PAIRS = (("baseline", "student"), ("baseline", "teacher"), ("student", "teacher"))  # (a, b): b - a
-TABLES = ("metrics.json", "per_identity.csv", "per_sample.csv", "roc.csv", "confusion.csv")
+TABLES = ("metrics.json", "per_identity.csv", "per_sample.csv", "per_posture.csv", "roc.csv", "confusion.csv")
 
 
 def _read(eval_dir: Path, fold: int, model: str, name: str):
@@ -60,7 +59,8 @@ def main(argv=None) -> None:
         c = pd.concat([read[k, m, "confusion.csv"] for k in folds], ignore_index=True)
         confusions[m] = np.asarray(posture_metrics(c.actual.map(to_index), c.predicted.map(to_index))["confusion"])
     confusion_matrices(confusions, out / "posture_confusion.png")
-    per_posture = {m: group_means(t, "posture", sample_columns(t)) for m, t in per_sample.items()}
+    averaged = [c for c in read[folds[0], MODELS[0], "per_posture.csv"].columns if c not in ("posture", "n")]
+    per_posture = {m: group_means(t, "posture", averaged) for m, t in per_sample.items()}
     per_posture_bars(per_posture, "ssim_predicted", out / "ssim_per_posture.png")
     per_posture_bars(per_posture, "verification_auc", out / "auc_per_posture.png")
     every = "" if len(folds) == 1 else f", all {len(folds)} folds"

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import write_png
 from thz.compare import average_roc, compare_pair, describe, pool_folds, smallest_wilcoxon_p
+from thz.data.problems import DataError
 from thz.report import build_markdown, fold_summary, main_table, write_report
 
 
@@ -123,7 +124,7 @@ def test_pooling_folds_stacks_them_and_refuses_an_identity_tested_twice():
     first, second = per_identity["a"].iloc[:2], per_identity["a"].iloc[2:]
     pooled = pool_folds({0: first, 3: second}, "identity")
     assert len(pooled) == 4 and pooled.fold.tolist() == [0, 0, 3, 3]
-    with pytest.raises(ValueError, match=r"identity 'p00' is evaluated in folds \[0, 1\]"):
+    with pytest.raises(DataError, match=r"identity 'p00' is evaluated in folds \[0, 1\]"):
         pool_folds({0: first, 1: per_identity["a"]}, "identity")
 
 
@@ -145,3 +146,5 @@ def test_average_roc_is_the_mean_true_accept_rate_at_each_false_accept_rate():
     mean = average_roc([one, two]).set_index("fpr").tpr
     assert mean.loc[0.0] == 0.0 and mean.loc[0.5] == pytest.approx(0.75) and mean.loc[1.0] == pytest.approx(1.0)
     assert mean.is_monotonic_increasing
+    vertical = pd.DataFrame({"fpr": [0.0, 0.0, 0.0, 1.0], "tpr": [0.0, 0.4, 0.8, 1.0]})  # sklearn's steps
+    assert average_roc([vertical, vertical]).set_index("fpr").tpr.loc[0.0] == pytest.approx(0.8)

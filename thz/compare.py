@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from thz.data.problems import DataError
 from thz.metrics.stats import bootstrap_mean_difference, mcnemar, wilcoxon_signed_rank
 
 # per-identity column -> (name in the report, True when higher is better)
@@ -37,17 +38,19 @@ def pool_folds(per_fold: dict[int, pd.DataFrame], key: str) -> pd.DataFrame:
     if len(repeated):
         first = repeated.iloc[0][key]
         folds = sorted(repeated[repeated[key] == first].fold)
-        raise ValueError(f"{key} '{first}' is evaluated in folds {folds}; folds must test disjoint identities")
+        raise DataError(f"{key} '{first}' is evaluated in folds {folds}; folds must test disjoint identities")
     return pooled
 
 
 def average_roc(rocs: list[pd.DataFrame], points: int = 400) -> pd.DataFrame:
     """Vertical average of ROC curves (mean true accept rate at each false accept rate), on a grid
-    dense at low FAR; one curve is returned unchanged."""
+    dense at low FAR; one curve is returned unchanged. Where a curve rises vertically (several
+    rates at one FAR) its highest rate counts, so the interpolation is well defined."""
     if len(rocs) == 1:
         return rocs[0][["fpr", "tpr"]]
     grid = np.unique(np.concatenate([[0.0], np.logspace(-4, 0, points // 2), np.linspace(0, 1, points // 2 + 1)]))
-    tpr = np.mean([np.interp(grid, r.fpr.to_numpy(), r.tpr.to_numpy()) for r in rocs], axis=0)
+    curves = [r.groupby("fpr").tpr.max() for r in rocs]
+    tpr = np.mean([np.interp(grid, c.index.to_numpy(), c.to_numpy()) for c in curves], axis=0)
     return pd.DataFrame({"fpr": grid, "tpr": tpr})
 
 
@@ -68,13 +71,15 @@ def compare_pair(
     ia, ib = per_identity[a].set_index("identity"), per_identity[b].set_index("identity")
     ids = sorted(set(ia.index) & set(ib.index))
     if len(ids) < 2:
-        raise ValueError(f"{a} and {b} share {len(ids)} evaluated identities; a comparison needs at least 2")
+        raise DataError(f"{a} and {b} share {len(ids)} evaluated identities; a comparison needs at least 2")
+    # pooled folds: resample identities within their fold (a stratified bootstrap)
+    strata = ia.loc[ids, "fold"].to_numpy() if "fold" in ia and "fold" in ib else None
     result: dict = {"identities": len(ids)}
     for column, (_, higher) in METRICS.items():
         if column not in ia or column not in ib:
             continue
         x, y = ia.loc[ids, column].to_numpy(float), ib.loc[ids, column].to_numpy(float)
-        boot = bootstrap_mean_difference(x, y, n_resamples=n_resamples, seed=seed)
+        boot = bootstrap_mean_difference(x, y, n_resamples=n_resamples, seed=seed, strata=strata)
         p = wilcoxon_signed_rank(x, y)["p_value"]
         excludes_zero = boot["ci_low"] > 0 or boot["ci_high"] < 0
         result[column] = {

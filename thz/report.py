@@ -132,7 +132,10 @@ def build_markdown(
         parts += [
             f"Cross-validation over {len(folds)} folds (each tests its own identities, never seen in its training or "
             "model selection): mean ± standard deviation over the folds. The comparisons below pool the "
-            f"per-identity values of all {len(folds)} folds.",
+            f"per-identity values of all {len(folds)} folds (means over identities, so they can differ a little from "
+            "the means over folds here); the bootstrap resamples identities within their fold. Each fold is one "
+            "training run, so the intervals describe these trained models on more identities, not the spread "
+            "between retrainings, which the fold-to-fold standard deviation shows.",
             "",
             _markdown_table(mean, std),
             "",

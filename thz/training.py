@@ -84,7 +84,9 @@ def train_variant(
 
 def _distillation(task: MultiTaskObjective, cfg: Config, teacher_path: Path | None) -> DistillationObjective:
     if teacher_path is None:
-        raise ConfigError("the student needs the trained teacher's checkpoint (--teacher models/teacher/best.pt)")
+        raise ConfigError(
+            "the student needs the trained teacher's checkpoint (--teacher models/fold_K/teacher/best.pt)"
+        )
     try:
         teacher, teacher_cfg = load_model(teacher_path)
     except (FileNotFoundError, ValueError) as err:

@@ -114,6 +114,22 @@ def test_bootstrap_is_seeded():
     assert bootstrap_mean_difference(a, b, seed=3) == bootstrap_mean_difference(a, b, seed=3)
 
 
+def test_stratified_bootstrap_resamples_within_each_fold():
+    """Two folds whose differences are constant inside each fold: resampling within folds can only
+    give the overall mean, while ignoring the folds mixes them and gives a wide interval."""
+    a = np.zeros(10)
+    b = np.r_[np.full(5, 0.1), np.full(5, 0.3)]
+    folds = np.r_[np.zeros(5), np.ones(5)]
+    within = bootstrap_mean_difference(a, b, n_resamples=2000, strata=folds)
+    assert within["difference"] == pytest.approx(0.2)
+    assert within["ci_low"] == pytest.approx(0.2) and within["ci_high"] == pytest.approx(0.2)
+    mixed = bootstrap_mean_difference(a, b, n_resamples=2000)
+    assert mixed["ci_low"] < 0.17 and mixed["ci_high"] > 0.23
+    assert bootstrap_mean_difference(a, b, strata=np.zeros(10)) == bootstrap_mean_difference(a, b)  # one stratum
+    with pytest.raises(ValueError, match="one stratum per pair"):
+        bootstrap_mean_difference(a, b, strata=folds[:4])
+
+
 def test_wilcoxon_detects_a_consistent_shift_and_not_noise():
     a = np.linspace(0.5, 0.9, 12)
     assert wilcoxon_signed_rank(a, a + 0.05)["p_value"] < 0.001  # all 12 differences positive: p = 2 / 2^12

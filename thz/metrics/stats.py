@@ -23,12 +23,23 @@ def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def bootstrap_mean_difference(a, b, n_resamples: int = 10_000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
-    """Mean of b - a and its percentile bootstrap interval; a[i], b[i] belong to identity i."""
+def bootstrap_mean_difference(
+    a, b, n_resamples: int = 10_000, level: float = 0.95, seed: int = 0, strata=None
+) -> dict[str, float]:
+    """Mean of b - a and its percentile bootstrap interval; a[i], b[i] belong to identity i. With
+    `strata` (one label per identity, such as its cross-validation fold), identities are resampled
+    within each stratum, so every resample keeps the design's fold sizes."""
     a, b = _paired(a, b)
     diff = b - a
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(diff), size=(n_resamples, len(diff)))
+    if strata is None:
+        groups = [np.arange(len(diff))]
+    else:
+        strata = np.asarray(strata)
+        if strata.shape != diff.shape:
+            raise ValueError(f"one stratum per pair expected: {strata.shape} strata for {diff.shape} pairs")
+        groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    index = np.concatenate([g[rng.integers(0, len(g), size=(n_resamples, len(g)))] for g in groups], axis=1)
     means = diff[index].mean(axis=1)
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
