@@ -1,14 +1,11 @@
-"""A real `dvc repro` of the pipeline on a tiny parameter set (one epoch of a width-8 model on 32 px
-images of 6 simulated identities), in a temporary copy of the repository."""
+"""A real `dvc repro` of the pipeline on a tiny parameter set (tests/tiny_repo.py), in a temporary
+copy of the repository."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,55 +14,14 @@ import pytest
 import yaml
 
 from tests.conftest import write_dataset
+from tests.tiny_repo import make_tiny_repo, run
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = {
-    "simulate": {"identities": 6, "samples": 2, "image_size": 32, "visible_size": 32},
-    "data": {"image_size": 32},
-    "split": {"n_val_identities": 2, "n_test_identities": 2},
-    "model": {"width": 8, "embedding_hidden": 32, "embedding_dim": 16, "reduction": "pool"},
-    "loss": {"lpips": 0.0},
-    "train": {"epochs": 1, "identities_per_batch": 2, "images_per_identity": 2, "warmup_epochs": 0.5},
-    "teacher": {"epochs": 1},
-}
 pytestmark = pytest.mark.slow
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]  # stages' `python`
-    return env
-
-
-def _run(args, cwd: Path) -> str:
-    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout + proc.stderr
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """The committed project files (git ls-files) copied into a fresh git repository."""
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    dest = tmp_path / "repo"
-    for rel in files:
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    for rel in ("dvc.lock", "metrics"):  # start as a fresh clone would before its first repro
-        target = dest / rel
-        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    for section, values in TINY.items():
-        params[section].update(values)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "add", "-A"],
-        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny"],
-    ):
-        _run(cmd, dest)
-    return dest
+    return make_tiny_repo(tmp_path / "repo")
 
 
 def _key_paths(value, prefix="") -> set[str]:
@@ -92,8 +48,8 @@ def _check_plots_page(repo: Path) -> None:
     for name in ("vega", "vega-lite", "vega-embed"):
         (repo / f"{name}.min.js").write_text(f"/* stand-in for {name} */")
     libraries = [str(repo / f"{name}.min.js") for name in ("vega", "vega-lite", "vega-embed")]
-    _run([sys.executable, "-m", "thz.plots_template", *libraries, "--out", "offline.html"], repo)
-    _run(["dvc", "plots", "show", "--html-template", "offline.html", "-o", "plots_page"], repo)
+    run([sys.executable, "-m", "thz.plots_template", *libraries, "--out", "offline.html"], repo)
+    run(["dvc", "plots", "show", "--html-template", "offline.html", "-o", "plots_page"], repo)
     page = (repo / "plots_page" / "index.html").read_text()
     assert "/* stand-in for vega-embed */" in page and "cdn.jsdelivr" not in page
     for plot in ("test_roc", "test_posture_confusion", "test_ssim_per_posture", "embedding_map", "contact_sheet"):
@@ -102,7 +58,7 @@ def _check_plots_page(repo: Path) -> None:
 
 
 def test_repro_simulated_then_nothing_to_do(repo: Path):
-    _run(["dvc", "repro"], repo)
+    run(["dvc", "repro"], repo)
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["images"] == 6 * 5 * 2 * 2 and data["identities"] == 6 and data["problems"] == 0
     split = json.loads((repo / "metrics/split.json").read_text())
@@ -147,11 +103,11 @@ def test_repro_simulated_then_nothing_to_do(repo: Path):
     page = (repo / "metrics/report/report.html").read_text()
     assert "data:image/png;base64," in page and "<script" not in page
     _check_plots_page(repo)
-    again = _run(["dvc", "repro"], repo)
+    again = run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again
-    exp = _run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], repo)
+    exp = run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], repo)
     assert _trained(exp) == ["train_student@0"], exp
-    exp = _run(["dvc", "exp", "run", "-S", "train.epochs=2"], repo)  # the student's budget, not the teacher's
+    exp = run(["dvc", "exp", "run", "-S", "train.epochs=2"], repo)  # the student's budget, not the teacher's
     assert _trained(exp) == ["train_baseline@0", "train_student@0"], exp
 
 
@@ -161,7 +117,7 @@ def test_repro_on_a_folder_of_real_format_images(repo: Path, tmp_path: Path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"].update(source="folder", dir=str(folder / "thz"))
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = _run(["dvc", "repro", "train_baseline@0"], repo)  # THz only: the teacher needs visible images
+    out = run(["dvc", "repro", "train_baseline@0"], repo)  # THz only: the teacher needs visible images
     assert "simulation skipped" in out
     assert [p.name for p in (repo / "data/simulated/thz").iterdir()] == [".skipped"]
     manifest = pd.read_csv(repo / "data/manifest.csv", dtype=str)
@@ -174,7 +130,7 @@ def test_cross_validation_trains_and_evaluates_every_fold_and_pools_them(repo: P
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["split"].update(folds=3, run_folds=[0, 1, 2])
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    log = _run(["dvc", "repro"], repo)
+    log = run(["dvc", "repro"], repo)
     assert sorted(_trained(log)) == sorted(
         f"train_{v}@{k}" for v in ("baseline", "teacher", "student") for k in range(3)
     )

@@ -1,0 +1,61 @@
+"""A copy of this repository on a tiny parameter set (one epoch of a width-8 model on 32 px images
+of 6 simulated identities), for tests that run real DVC commands in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "simulate": {"identities": 6, "samples": 2, "image_size": 32, "visible_size": 32},
+    "data": {"image_size": 32},
+    "split": {"n_val_identities": 2, "n_test_identities": 2},
+    "model": {"width": 8, "embedding_hidden": 32, "embedding_dim": 16, "reduction": "pool"},
+    "loss": {"lpips": 0.0},
+    "train": {"epochs": 1, "identities_per_batch": 2, "images_per_identity": 2, "warmup_epochs": 0.5},
+    "teacher": {"epochs": 1},
+}
+
+
+def dvc_env() -> dict[str, str]:
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]  # stages' `python`
+    return env
+
+
+def run(args, cwd: Path) -> str:
+    """Run a command in `cwd`; fail the test with its output unless it exits 0."""
+    proc = subprocess.run(args, cwd=cwd, env=dvc_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def commit_all(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message], repo)
+
+
+def make_tiny_repo(dest: Path) -> Path:
+    """The committed project files (git ls-files) copied into a fresh git repository at `dest`,
+    without dvc.lock and metrics (as a fresh clone before its first repro), on the TINY params."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    for rel in ("dvc.lock", "metrics"):
+        target = dest / rel
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    for section, values in TINY.items():
+        params[section].update(values)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], dest)
+    commit_all(dest, "tiny")
+    return dest
