@@ -122,9 +122,9 @@ def test_fit_runs_the_phases_in_order_with_a_learning_rate_schedule_each(tmp_pat
     seen = []
     real = engine.train_step
 
-    def spy(model, objective, optimizer, batch, profile, cfg_, step, lr, parameters):
+    def spy(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest):
         seen.append((step, type(objective).__name__, model.encoder.training, lr))
-        return real(model, objective, optimizer, batch, profile, cfg_, step, lr, parameters)
+        return real(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest)
 
     monkeypatch.setattr(engine, "train_step", spy)
     torch.manual_seed(0)

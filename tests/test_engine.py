@@ -102,9 +102,9 @@ def test_fit_trains_each_step_at_lr_at_on_the_identity_batches(tmp_path, train_s
     seen = []
     real_train_step = engine.train_step
 
-    def spy(model, objective, optimizer, batch, profile, cfg_, step, lr, parameters):
+    def spy(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest):
         seen.append((step, lr, batch["identity"].clone()))
-        return real_train_step(model, objective, optimizer, batch, profile, cfg_, step, lr, parameters)
+        return real_train_step(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest)
 
     monkeypatch.setattr(engine, "train_step", spy)
     model, objective = _build(cfg)

@@ -137,8 +137,14 @@ class TrainConfig:
     select_metric: Literal["ssim", "posture_acc", "auc", "loss"] = "ssim"
     resume: bool = False
     threads: int = field(default=0, metadata=_range(0, 256))  # 0: torch's default
-    bf16: bool = False  # CPU autocast to bfloat16
     channels_last: bool = True  # NHWC layout: faster oneDNN convolutions on CPU, same numbers
+    # where and how: "auto" takes the GPU when there is one; precision "auto" is fp32 on the CPU and
+    # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # data-parallel processes started by the stage through torchrun (one per GPU, or sharing the CPU
+    # cores); the global batch stays P x K, split into whole identities (P must divide evenly)
+    nproc: int = field(default=1, metadata=_range(1, 1024))
     # curriculum: (1) masked-reconstruction pre-training of encoder and decoder, (2) heads with the
     # encoder frozen, then `epochs` of joint training. 0 skips a phase (the published behaviour).
     pretrain_epochs: int = field(default=0, metadata=_range(0, 100000))

@@ -1,4 +1,4 @@
-"""Process-level settings: seeding and CPU threads."""
+"""Process-level settings: seeding, CPU threads, numeric precision."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import random
 
 import numpy as np
 import torch
+
+from thz.config import ConfigError
 
 
 def seed_everything(seed: int) -> None:
@@ -24,3 +26,15 @@ def set_threads(threads: int) -> None:
     """0 keeps torch's default (one per core)."""
     if threads > 0:
         torch.set_num_threads(threads)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of train.precision on `device`, None for plain fp32. "auto": fp32 on the
+    CPU; on CUDA bf16 where the GPU supports it, else fp16 (which needs a gradient scaler)."""
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision is fp16, which needs a CUDA device (on the CPU use bf16 or fp32)")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

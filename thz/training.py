@@ -1,5 +1,7 @@
 """What the three training stages share: read params and the split, build the variant's network
-and objective, run the one training loop, log to DVCLive, print the result.
+and objective, run the one training loop, log to DVCLive, print the result. With train.nproc > 1
+the stage re-runs itself as that many torchrun processes (or is started by torchrun directly, e.g.
+on several nodes); see thz.distributed.
 
 - baseline: the THz-only network with the task objective;
 - teacher: the same network plus a visible encoder and cross-attention fusion, on THz + visible
@@ -17,16 +19,19 @@ import dataclasses
 import time
 from pathlib import Path
 
+import torch
+
 from thz.checkpoint import load_model
 from thz.config import Config, ConfigError, load_config
 from thz.curriculum import Phase
 from thz.data.dataset import load_pairs
 from thz.data.scan import read_manifest
+from thz.distributed import relaunch_under_torchrun, start, stop, under_torchrun
 from thz.engine import fit
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.losses.perceptual import build_perceptual_loss
 from thz.models import build_model, check_input_size, count_parameters
-from thz.runtime import seed_everything, set_threads
+from thz.runtime import seed_everything
 from thz.tracking import Tracker
 
 VARIANTS = ("baseline", "teacher", "student")
@@ -47,7 +52,16 @@ def train_variant(
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     cfg = load_config(params)
     check_input_size(cfg.model, cfg.data.image_size)
-    set_threads(cfg.train.threads)
+    if cfg.train.nproc > 1 and not under_torchrun():
+        raise SystemExit(relaunch_under_torchrun(cfg.train.nproc))
+    workers = start(cfg.train.device, cfg.train.threads)
+    try:
+        _train(variant, cfg, images_csv, out, live, teacher, workers)
+    finally:
+        stop(workers)
+
+
+def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, teacher: Path | None, workers) -> None:
     seed_everything(cfg.seed)
     perceptual = build_perceptual_loss(cfg.loss.lpips_weights) if cfg.loss.lpips > 0 else None
     if perceptual is None and cfg.loss.lpips > 0:
@@ -60,19 +74,32 @@ def train_variant(
     with_visible = variant == "teacher" or (variant == "student" and objective.needs_teacher)
     train = load_pairs(images, "train", cfg.data.image_size, visible=with_visible, strict=cfg.data.strict)
     val = load_pairs(images, "val", cfg.data.image_size, visible=variant == "teacher", strict=cfg.data.strict)
-    print(
+    workers.say(
         f"{variant}: {count_parameters(model) / 1e6:.2f} M parameters; train {len(train)} pairs of "
         f"{len(train.identities)} identities, val {len(val)} pairs of {len(val.identities)}"
     )
+    if workers.distributed:  # every rank says it takes part (the distributed test reads these lines)
+        share = min(cfg.train.identities_per_batch, len(train.identities)) // workers.world_size
+        print(
+            f"rank {workers.rank} of {workers.world_size} on {workers.device}, {torch.get_num_threads()} threads: "
+            f"{share} identities x {cfg.train.images_per_identity} images of each global batch",
+            flush=True,
+        )
+    if not workers.is_main:
+        live = None
     phases = [Phase("joint", cfg.teacher.epochs, ())] if variant == "teacher" else None  # None: train.* curriculum
     tracker = Tracker(live, resume=cfg.train.resume)
-    start = time.perf_counter()
-    result = fit(model, objective, train, val, cfg, out, tracker, phases=phases, unread=UNREAD[variant])
+    started = time.perf_counter()
+    result = fit(
+        model, objective, train, val, cfg, out, tracker, phases=phases, unread=UNREAD[variant], workers=workers
+    )
+    if not workers.is_main:
+        return
     tracker.summary(
         {
             f"best/{cfg.train.select_metric}": result.best_metric,
             "best/step": result.best_step,
-            "train_seconds": round(time.perf_counter() - start, 1),
+            "train_seconds": round(time.perf_counter() - started, 1),
         }
     )
     tracker.close()

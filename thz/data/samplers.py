@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from thz.config import ConfigError
+
 
 def identity_batches(identity: torch.Tensor, p: int, k: int, seed: int, epoch: int) -> list[torch.Tensor]:
     """The batches of one epoch: N // (P*K) batches (at least one), each P distinct identities
@@ -25,3 +27,23 @@ def identity_batches(identity: torch.Tensor, p: int, k: int, seed: int, epoch: i
         index = [rng.choice(groups[g], size=k, replace=len(groups[g]) < k) for g in chosen]
         batches.append(torch.from_numpy(np.concatenate(index)))
     return batches
+
+
+def rank_rows(batch_size: int, k: int, world_size: int, rank: int) -> slice:
+    """The rows of one training process in a global batch from identity_batches: whole identities
+    (their K images are adjacent), P / world_size of them, so each process's share keeps the
+    P x K guarantee. The caller checks that P divides evenly (see check_rank_split)."""
+    per_rank = batch_size // world_size
+    return slice(rank * per_rank, (rank + 1) * per_rank)
+
+
+def check_rank_split(n_identities: int, p: int, k: int, world_size: int) -> None:
+    """Refuse a batch that cannot be split into whole identities, the same number per process."""
+    p = min(p, n_identities)
+    if p % world_size:
+        raise ConfigError(
+            f"train.identities_per_batch: a batch of P={p} identities (x K={k} images) cannot be split evenly "
+            f"across {world_size} training processes (train.nproc or torchrun's world size); choose P as a "
+            f"multiple of {world_size}"
+            + (f" (P is capped at the {n_identities} train identities)" if p == n_identities else "")
+        )

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from thz.config import DistillConfig, LossConfig
+from thz.distributed import gather_rows
 from thz.losses.distill import (
     feature_distillation,
     identity_centre_distillation,
@@ -33,9 +34,9 @@ RECON_TERMS = ("charbonnier", "ssim", "gradient", "lpips")
 DISTILL_TERMS = ("feature", "logit", "rkd_distance", "rkd_angle", "identity_centre")
 
 
-def _no_autocast():
-    """bf16 autocast is for the network, not for SSIM, SupCon or the distillation terms."""
-    return torch.autocast("cpu", enabled=False)
+def _no_autocast(like: torch.Tensor):
+    """Mixed precision is for the network, not for SSIM, SupCon or the distillation terms."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 def model_inputs(model: nn.Module, batch: dict[str, torch.Tensor], anchors_only: bool = False):
@@ -71,30 +72,36 @@ class MultiTaskObjective:
         return {}
 
     def networks(self) -> dict[str, nn.Module]:
-        """Every module a step runs (for device and memory-layout placement)."""
-        return {"model": self.model}
+        """Every module a step runs (for device and memory-layout placement), the LPIPS network too."""
+        return {"model": self.model, **({"perceptual": self.perceptual} if self.perceptual is not None else {})}
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """batch: input (B, 1, H, W) concealed, target (B, 1, H, W) unconcealed, identity (B,),
         posture (B,); for a teacher also visible_input and visible_target (B, 1, H, W)."""
         out = self.forward(batch)
-        with _no_autocast():
-            return self.parts(out, batch)
+        with _no_autocast(batch["input"]):
+            return self.parts(out, batch, global_batch=True)
 
     def forward(self, batch: dict[str, torch.Tensor], decode: bool = True):
         """The model on [inputs; targets] (2B rows); the first B (the inputs) decoded if `decode`."""
         images, posture, visible = model_inputs(self.model, batch)
         return self.model(images, posture, decode=batch["input"].shape[0] if decode else False, visible=visible)
 
-    def parts(self, out, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def parts(self, out, batch: dict[str, torch.Tensor], global_batch: bool = False) -> dict[str, torch.Tensor]:
+        """Every loss part of `out` on `batch`. `global_batch` (training): the verification loss
+        compares the embeddings of every training process's share of the batch (thz.distributed);
+        the other parts are means over this process's rows."""
         cfg = self.cfg
         identity = torch.cat([batch["identity"], batch["identity"]])
         posture = torch.cat([batch["posture"], batch["posture"]])
+        emb, labels = out.emb.float(), identity
+        if global_batch:
+            emb, labels = gather_rows(emb), gather_rows(labels)
         parts: dict[str, torch.Tensor] = {}
         if cfg.metric == "supcon":
-            parts["supcon"] = supcon_loss(out.emb.float(), identity, cfg.temperature)
+            parts["supcon"] = supcon_loss(emb, labels, cfg.temperature)
         else:
-            parts["triplet"] = triplet_loss(out.emb.float(), identity, cfg.triplet_margin)
+            parts["triplet"] = triplet_loss(emb, labels, cfg.triplet_margin)
         parts["posture"] = F.cross_entropy(out.posture_logits.float(), posture, label_smoothing=cfg.label_smoothing)
         parts.update(self.recon_parts(out.recon, batch["target"]))
         parts["moe_balance"] = out.moe.balance_loss
@@ -146,7 +153,7 @@ class MaskedReconstructionObjective:
         if visible is not None:  # the same squares hidden in both modalities: no shortcut around the mask
             visible = visible * keep
         out = model(images * keep, posture, visible=visible)
-        with _no_autocast():
+        with _no_autocast(images):
             parts = self.task.recon_parts(out.recon, images)
             parts["loss"] = parts["recon"]
             return parts
@@ -190,8 +197,8 @@ class DistillationObjective:
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         student = self.task.forward(batch)
         teacher, teacher_parts = self._teacher(batch)
-        with _no_autocast():
-            parts = self.task.parts(student, batch)
+        with _no_autocast(batch["input"]):
+            parts = self.task.parts(student, batch, global_batch=True)
             if teacher is None:
                 return parts
             rows = len(student.emb) if self.cfg.full_triplet else batch["input"].shape[0]
@@ -212,8 +219,8 @@ class DistillationObjective:
         if not self.cfg.freeze_teacher:
             self.teacher.train(self.task.model.training)
             out = self.teacher_task.forward(batch)
-            with _no_autocast():
-                return out, self.teacher_task.parts(out, batch)
+            with _no_autocast(batch["input"]):
+                return out, self.teacher_task.parts(out, batch, global_batch=True)
         self.teacher.eval()
         images, _, visible = model_inputs(self.teacher, batch, anchors_only=not self.cfg.full_triplet)
         with torch.no_grad():
@@ -221,9 +228,13 @@ class DistillationObjective:
 
     def _terms(self, student, teacher, identity, rows) -> dict[str, torch.Tensor]:
         """Each switched-on term; teacher outputs are detached (a joint teacher learns from its own
-        task loss only, so it cannot drift towards the student)."""
+        task loss only, so it cannot drift towards the student). Feature and logit terms are means
+        over this process's rows; the relational and identity-centre terms see the whole global
+        batch (thz.distributed)."""
         cfg, terms = self.cfg, {}
         s_emb, t_emb = student.emb[:rows].float(), teacher.emb[:rows].detach().float()
+        if cfg.rkd_distance > 0 or cfg.rkd_angle > 0 or cfg.identity_centre > 0:
+            s_emb, t_emb, identity = gather_rows(s_emb), gather_rows(t_emb), gather_rows(identity)
         if cfg.feature > 0:
             projected = self.projector(student.latent[:rows].float())
             t_latent = teacher.latent[:rows].detach().float()

@@ -49,12 +49,24 @@ class ResidualDenseBlock(nn.Module):
         return x + 0.5 * self.fuse(torch.cat(features, dim=1))
 
 
+class PixelShuffle(nn.PixelShuffle):
+    """nn.PixelShuffle that also back-propagates through an empty batch (PyTorch 2.14's backward
+    returns the output's shape there). Distributed training runs an expert on an empty share when
+    another process routes images to it (thz.models.moe_unet)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 0:
+            r = self.upscale_factor
+            return x.reshape(0, x.shape[1] // (r * r), x.shape[2] * r, x.shape[3] * r)
+        return super().forward(x)
+
+
 class UpStep(nn.Module):
     """x2 upsampling by PixelShuffle (conv to 4*c_out channels, shuffle), then fuse an optional skip."""
 
     def __init__(self, c_in: int, c_out: int, c_skip: int = 0):
         super().__init__()
-        self.up = nn.Sequential(nn.Conv2d(c_in, 4 * c_out, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.2, True))
+        self.up = nn.Sequential(nn.Conv2d(c_in, 4 * c_out, 3, 1, 1), PixelShuffle(2), nn.LeakyReLU(0.2, True))
         self.fuse = conv_bn_act(c_out + c_skip, c_out) if c_skip else nn.Identity()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from thz.distributed import distributed_training, sum_over_ranks
 from thz.models.blocks import ResidualDenseBlock, UpStep
 
 
@@ -67,7 +68,13 @@ class PostureExperts(nn.Module):
         if route is None:
             raise ValueError("PostureExperts needs a route (hard routing) or a gate (soft routing)")
         recon = None
-        for e in route.unique().tolist():
+        experts = route.unique().tolist()
+        if distributed_training(self):
+            # every rank runs each expert some rank routes to (an empty share too), so the global
+            # BatchNorm of the experts makes the same collective calls everywhere
+            counts = sum_over_ranks(torch.bincount(route, minlength=n))
+            experts = counts.nonzero().flatten().tolist()
+        for e in experts:
             idx = (route == e).nonzero(as_tuple=True)[0]
             out = self.experts[e]([f[idx] for f in features])
             if recon is None:
