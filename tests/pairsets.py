@@ -41,3 +41,10 @@ def tiny_config(model: ModelConfig = TINY_MODEL, profile: str = "gentle", seed: 
         loss=LossConfig(lpips=0.0),
         augment=AugmentConfig(profile=profile),
     )
+
+
+def with_visible(pairs: PairSet, seed: int = 7) -> PairSet:
+    """The pairset plus visible images (noisy copies of the THz ones, so they carry the identity)."""
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randint(0, 40, pairs.inputs.shape, generator=g, dtype=torch.uint8)
+    return dataclasses.replace(pairs, visible_inputs=pairs.inputs // 2 + noise, visible_targets=pairs.targets // 2)

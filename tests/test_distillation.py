@@ -14,11 +14,11 @@ import torch
 
 import thz.losses.objective as objective_module
 from tests.conftest import data_config, write_dataset
-from tests.pairsets import TINY_MODEL, make_pairset, tiny_config
+from tests.pairsets import TINY_MODEL, make_pairset, tiny_config, with_visible
 from thz.checkpoint import load_checkpoint, load_model
 from thz.config import DistillConfig, TeacherConfig
 from thz.data.augment import PROFILES
-from thz.data.dataset import PairSet, load_pairs
+from thz.data.dataset import load_pairs
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
 from thz.engine import fit, train_step, validate
@@ -26,13 +26,6 @@ from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.models import MultiTaskNet, build_model
 
 TEACHER = TeacherConfig(heads=4)
-
-
-def with_visible(pairs: PairSet, seed: int = 7) -> PairSet:
-    """The pairset plus visible images (noisy copies of the THz ones, so they carry the identity)."""
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randint(0, 40, pairs.inputs.shape, generator=g, dtype=torch.uint8)
-    return dataclasses.replace(pairs, visible_inputs=pairs.inputs // 2 + noise, visible_targets=pairs.targets // 2)
 
 
 @pytest.fixture(scope="module")

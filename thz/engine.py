@@ -166,14 +166,7 @@ def fit(
     warmup = round(tc.warmup_epochs * steps_per_epoch)
     val_interval = max(1, round(tc.val_every * steps_per_epoch))
     extra = objective.extra_modules() if hasattr(objective, "extra_modules") else {}
-    networks = objective.networks() if hasattr(objective, "networks") else {"model": model}
-    for module in networks.values():  # every network the objective runs, a frozen teacher too
-        if workers.distributed:
-            convert_batchnorm(module, workers.device)
-        module.to(workers.device)
-        if tc.channels_last:
-            module.to(memory_format=torch.channels_last)
-    parameters = list(model.parameters()) + [p for m in extra.values() for p in m.parameters()]
+    parameters = place_networks(model, objective, tc, workers)
     optimizer = torch.optim.AdamW(parameters, lr=tc.lr, weight_decay=tc.weight_decay)
     dtype = autocast_dtype(tc.precision, workers.device)
     scaler = torch.amp.GradScaler(workers.device.type, enabled=dtype == torch.float16)
@@ -263,6 +256,21 @@ def fit(
                 on_checkpoint(step)
     bar.close()
     return FitResult(best_metric=best, best_step=best_step, steps=step, last_metrics=metrics)
+
+
+def place_networks(model, objective, tc: TrainConfig, workers: Workers) -> list[torch.nn.Parameter]:
+    """Put every network the objective runs (a frozen teacher and the LPIPS network too) on the
+    device, in NHWC layout when train.channels_last, with global BatchNorm when distributed;
+    return the trained parameters (the model's, then the objective's extra modules')."""
+    extra = objective.extra_modules() if hasattr(objective, "extra_modules") else {}
+    networks = objective.networks() if hasattr(objective, "networks") else {"model": model}
+    for module in networks.values():
+        if workers.distributed:
+            convert_batchnorm(module, workers.device)
+        module.to(workers.device)
+        if tc.channels_last:
+            module.to(memory_format=torch.channels_last)
+    return list(model.parameters()) + [p for m in extra.values() for p in m.parameters()]
 
 
 def _cpu_state(module) -> dict[str, torch.Tensor]:
