@@ -4,8 +4,10 @@ need no second process."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -208,3 +210,27 @@ def test_checkpoints_from_before_train_precision_still_load(tmp_path):
     save_checkpoint(tmp_path / "old.pt", model=model.state_dict(), config=stored, modalities=["thz"])
     _, loaded_cfg = load_model(tmp_path / "old.pt")
     assert loaded_cfg.train.precision == "bf16"
+
+
+@pytest.mark.slow
+def test_two_queued_experiments_run_side_by_side_and_both_show(tmp_path):
+    """`dvc exp run --queue` twice, then `dvc queue start -j 2`: two workers run the pipeline at once,
+    one CPU thread each (train.threads=1 so they do not oversubscribe the cores), each in its own
+    workspace; `dvc exp show` lists both with their training metrics."""
+    repo = _repo_with(tmp_path)
+    for name, lr in (("lr-high", 0.002), ("lr-low", 0.0005)):
+        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"train.lr={lr}", "-S", "train.threads=1"], repo)
+    run(["dvc", "queue", "start", "-j", "2"], repo)
+    deadline = time.monotonic() + 900
+    while True:
+        status = run(["dvc", "queue", "status"], repo)
+        if "Queued" not in status and "Running" not in status:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(5)
+    assert status.count("Success") == 2, status
+    table = pd.read_csv(io.StringIO(run(["dvc", "exp", "show", "--csv"], repo)))
+    shown = table[table.Experiment.isin(["lr-high", "lr-low"])].set_index("Experiment")
+    assert sorted(shown.index) == ["lr-high", "lr-low"] and set(shown.State) == {"Success"}
+    assert shown.loc["lr-high", "train.lr"] == 0.002 and shown.loc["lr-low", "train.lr"] == 0.0005
+    assert shown["metrics/train/fold_0/student/metrics.json:best/step"].notna().all()  # each trained
