@@ -82,7 +82,16 @@ def worker(setting: str, steps: int, warmup: int, p: int, k: int) -> None:
 def launch(processes: int, threads: int, args) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), BENCH_THREADS=str(threads))
     script = [str(Path(__file__).resolve()), "--worker", "--setting", args.setting]
-    script += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--p", str(args.p), "--k", str(args.k)]
+    script += [
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--identities-per-batch",
+        str(args.p),
+        "--images-per-identity",
+        str(args.k),
+    ]
     if processes == 1:
         command = [sys.executable, *script]
     else:
@@ -97,8 +106,8 @@ def main() -> None:
     parser.add_argument("--setting", choices=sorted(SETTINGS), default="default")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--p", type=int, default=8, help="identities per global batch")
-    parser.add_argument("--k", type=int, default=4, help="images per identity")
+    parser.add_argument("--identities-per-batch", dest="p", type=int, default=8, help="P of the global batch")
+    parser.add_argument("--images-per-identity", dest="k", type=int, default=4, help="K (torchrun claims short flags)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

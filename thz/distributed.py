@@ -136,13 +136,6 @@ def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
     return collectives.wait_tensor(collectives.all_gather_single(tensor.contiguous(), 0, dist.group.WORLD))
 
 
-def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum over ranks, differentiable (the backward sums the gradients over ranks)."""
-    if not _active():
-        return tensor
-    return collectives.wait_tensor(collectives.all_reduce(tensor.contiguous(), "sum", dist.group.WORLD))
-
-
 def sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
     """Sum over ranks of a detached tensor (counts, logged values)."""
     if not _active():

@@ -11,13 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from thz.distributed import all_reduce_sum, distributed_training
+from thz.distributed import distributed_training, gather_rows
 
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
-    """Batch statistics summed over ranks with one differentiable all-reduce of
-    [sum, sum of squares, count] per channel; running statistics updated as BatchNorm does
-    (momentum, unbiased variance), identically on every rank."""
+    """Batch statistics combined over ranks from one differentiable all-gather of each rank's
+    per-channel mean and variance and its count; running statistics updated as
+    BatchNorm does (momentum, unbiased variance), identically on every rank."""
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
         if x.dim() < 2:
@@ -30,22 +30,34 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         channels = x.shape[1]
         dims = [0, *range(2, x.dim())]
         xf = x.float()
-        count = torch.full((1,), x.numel() / channels, dtype=torch.float32, device=x.device)
-        stats = all_reduce_sum(torch.cat([xf.sum(dims), (xf * xf).sum(dims), count]))
-        n = stats[-1]
-        mean = stats[:channels] / n.clamp_min(1.0)
-        var = (stats[channels : 2 * channels] / n.clamp_min(1.0) - mean * mean).clamp_min(0.0)
-        if self.track_running_stats and float(n.detach()) > 0:  # no rank had a row: nothing to learn from
+        local = x.numel() // channels
+        if local:  # per-rank mean and variance in one fused pass, combined over ranks
+            var, mean = torch.var_mean(xf, dim=dims, correction=0)
+        else:  # an empty share (an expert no image of this rank was routed to): zeros that stay in
+            var = mean = xf.sum(dims)  # the graph, so this rank joins the backward collective too
+        count = xf.new_full((1,), float(local))
+        # every rank's (mean, variance, count), combined as in Chan et al.'s parallel variance: the
+        # spread of the rank means is added explicitly, never E[x^2] - E[x]^2, which cancels in
+        # float32 where |mean| >> std
+        every = gather_rows(torch.cat([mean, var, count])[None])  # (world, 2C + 1)
+        counts = every[:, -1:]
+        total = counts.sum()
+        n = total.clamp_min(1.0)
+        mean = (every[:, :channels] * counts).sum(0) / n
+        var = ((every[:, channels : 2 * channels] + (every[:, :channels] - mean) ** 2) * counts).sum(0) / n
+        if self.track_running_stats and float(total.detach()) > 0:  # no rank had a row: nothing to learn
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 momentum = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
                 self.running_mean.lerp_(mean.detach(), momentum)
                 self.running_var.lerp_(var.detach() * n / (n - 1).clamp_min(1.0), momentum)
-        shape = [1, channels] + [1] * (x.dim() - 2)
-        y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        scale = torch.rsqrt(var + self.eps)
+        shift = xf.new_zeros(channels)
         if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y.to(x.dtype)
+            scale, shift = scale * self.weight, self.bias
+        shape = [1, channels] + [1] * (x.dim() - 2)
+        # centre first: x * scale - mean * scale would cancel badly where |mean| >> std
+        return torch.addcmul(shift.view(shape), xf - mean.view(shape), scale.view(shape)).to(x.dtype)
 
 
 def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
