@@ -103,6 +103,14 @@ def test_the_stage_under_torchrun_trains_like_one_process_and_only_rank_0_writes
     assert two["metrics"]["ssim"] == pytest.approx(one["metrics"]["ssim"], abs=1e-3)
     summary = json.loads((repo / "two_live/metrics.json").read_text())
     assert summary["step"] == 5 and "train_seconds" in summary
+    # resume under torchrun: rank 0 reads last.pt and shares it; the finished run has nothing left
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["resume"] = True
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = (repo / "two/last.pt").read_bytes()
+    log = run([*TORCHRUN, *stage, "--out", "two", "--live", "two_live"], repo)
+    assert log.count("resuming from two/last.pt at step 5 of 5") == 1
+    assert (repo / "two/last.pt").read_bytes() == before
 
 
 @pytest.mark.slow
