@@ -26,7 +26,7 @@ from thz.losses.objective import MultiTaskObjective
 from thz.models import build_model
 from thz.models.blocks import PixelShuffle
 from thz.models.global_batchnorm import GlobalBatchNorm, convert_batchnorm
-from thz.runtime import autocast_dtype
+from thz.runtime import autocast_dtype, rank_seed, step_seed
 from thz.tracking import Tracker
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
@@ -186,7 +186,7 @@ def test_global_batchnorm_is_batchnorm_in_one_process_and_keeps_checkpoints_load
     plain = build_model(cfg.model)
     converted = build_model(cfg.model)
     converted.load_state_dict(plain.state_dict())
-    convert_batchnorm(converted, torch.device("cpu"))
+    convert_batchnorm(converted)
     assert any(isinstance(m, GlobalBatchNorm) for m in converted.modules())
     assert converted.state_dict().keys() == plain.state_dict().keys()
     x, posture = torch.rand(6, 1, 64, 64), torch.randint(0, 5, (6,))
@@ -212,6 +212,13 @@ def test_pixel_shuffle_backpropagates_through_an_empty_batch():
         assert x.grad.shape == x.shape
     x = torch.randn(2, 8, 4, 4)
     assert torch.equal(PixelShuffle(2)(x), torch.nn.PixelShuffle(2)(x))
+
+
+def test_each_rank_draws_its_own_dropout_stream_and_rank_0_the_single_process_one():
+    assert rank_seed(3, 10, 0) == step_seed(3, 10)
+    seeds = {rank_seed(3, step, rank) for step in range(20) for rank in range(4)}
+    assert len(seeds) == 80  # no rank replays another rank's (or another step's) draws
+    assert rank_seed(3, 10, 1) == rank_seed(3, 10, 1) and 0 <= rank_seed(3, 10, 1) < 2**63
 
 
 def test_precision_setting_per_device():

@@ -15,10 +15,9 @@ What keeps N processes equal to one process with the same global batch:
   embeddings of the whole global batch: `gather_rows` all-gathers them with gradient (the backward
   reduce-scatters each row's gradient to the rank that computed it), every rank computes the same
   global term, and the gradient mean above gives exactly the single-process gradient;
-- BatchNorm uses global batch statistics (torch.nn.SyncBatchNorm on CUDA; on CPU, which PyTorch's
-  SyncBatchNorm does not support, thz.models.global_batchnorm), so running statistics stay the same
-  on every rank and rank 0's checkpoint is the model;
-- dropout and masking draw from a per-rank seed: the only part that differs from one process.
+- BatchNorm uses global batch statistics (thz.models.global_batchnorm, on CPU and GPU), so running
+  statistics stay the same on every rank and rank 0's checkpoint is the model;
+- dropout and curriculum masks draw from a per-rank seed: the only part that differs from one process.
 
 Rank 0 alone validates, logs (DVCLive, progress) and writes checkpoints; the others wait for it at
 their next collective.
@@ -88,6 +87,11 @@ def start(device_setting: str = "auto", threads: int = 0) -> Workers:
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
     device = choose_device(device_setting, local_rank)
     if device.type == "cuda":
+        if local_world > torch.cuda.device_count():
+            raise ConfigError(
+                f"{local_world} training processes on this node but {torch.cuda.device_count()} GPUs: one process "
+                "per GPU (train.nproc or torchrun --nproc-per-node)"
+            )
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -97,7 +101,9 @@ def start(device_setting: str = "auto", threads: int = 0) -> Workers:
 
 
 def stop(workers: Workers) -> None:
-    """Leave the process group (after every rank has finished)."""
+    """Leave the process group after every rank has finished. Only on success: after an error on
+    one rank the others wait in a collective, so a barrier would hang; the failing rank just exits
+    and torchrun stops the rest."""
     if workers.distributed and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

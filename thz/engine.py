@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from thz.checkpoint import load_checkpoint, save_checkpoint
+from thz.checkpoint import load_checkpoint, save_checkpoint, upgrade_config
 from thz.config import Config, ConfigError, TrainConfig, config_to_dict
 from thz.curriculum import Phase, apply_phase, plan_phases
 from thz.data.augment import PROFILES, augment_pair_batch
@@ -35,7 +35,7 @@ from thz.losses.objective import MaskedReconstructionObjective
 from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.verification import cosine_pair_scores, verification_metrics
 from thz.models.global_batchnorm import convert_batchnorm
-from thz.runtime import autocast_dtype, step_seed
+from thz.runtime import autocast_dtype, rank_seed, step_seed
 from thz.tracking import Tracker
 
 HIGHER_IS_BETTER = {"ssim": True, "posture_acc": True, "auc": True, "loss": False}
@@ -173,7 +173,7 @@ def fit(
     step, best, best_step, metrics = 0, None, -1, {}
     ckpt = _resume_checkpoint(out_dir / "last.pt", workers) if tc.resume else None
     if ckpt is not None:
-        check_resumable(ckpt["config"], cfg, out_dir / "last.pt", unread)
+        check_resumable(upgrade_config(ckpt["config"]), cfg, out_dir / "last.pt", unread)
         model.load_state_dict(ckpt["model"])
         for name, module in extra.items():
             module.load_state_dict(ckpt["extra"][name])
@@ -266,7 +266,7 @@ def place_networks(model, objective, tc: TrainConfig, workers: Workers) -> list[
     networks = objective.networks() if hasattr(objective, "networks") else {"model": model}
     for module in networks.values():
         if workers.distributed:
-            convert_batchnorm(module, workers.device)
+            convert_batchnorm(module)
         module.to(workers.device)
         if tc.channels_last:
             module.to(memory_format=torch.channels_last)
@@ -294,8 +294,9 @@ def _resume_checkpoint(path: Path, workers: Workers) -> dict | None:
     return share_from_main(ckpt)
 
 
-# how a run is executed, not what it computes (a different nproc changes only the dropout draws)
-RESUME_MAY_DIFFER = {"train.resume", "train.threads", "train.nproc", "train.device"}
+# how a run is executed, not what it computes (a different nproc changes only the dropout draws;
+# train.device is not here: with precision auto it decides fp32 or mixed precision)
+RESUME_MAY_DIFFER = {"train.resume", "train.threads", "train.nproc"}
 
 
 def check_resumable(stored: dict, cfg: Config, path: Path, unread: tuple[str, ...] = ()) -> None:
@@ -334,7 +335,7 @@ def train_step(
     workers = workers or Workers()
     # dropout and masking: the same at this step whatever ran before (a resumed run repeats an
     # uninterrupted one); each rank draws its own
-    torch.manual_seed((step_seed(cfg.seed, step) + workers.rank) % 2**63)
+    torch.manual_seed(rank_seed(cfg.seed, step, workers.rank))
     generator = torch.Generator().manual_seed(step_seed(cfg.seed, step))
     batch = augment_pair_batch(batch, profile, generator, speckle=cfg.augment.speckle)  # the same on every rank
     if workers.distributed:

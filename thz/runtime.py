@@ -22,6 +22,15 @@ def step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % 2**63
 
 
+def rank_seed(seed: int, step: int, rank: int) -> int:
+    """The dropout/masking seed of one training process at one step: step_seed for rank 0 (so one
+    process draws exactly what it always did), an independent stream for every other rank (not
+    step_seed + rank, which would replay rank 0's draws of a later step)."""
+    if rank == 0:
+        return step_seed(seed, step)
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0]) % 2**63
+
+
 def set_threads(threads: int) -> None:
     """0 keeps torch's default (one per core)."""
     if threads > 0:

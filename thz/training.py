@@ -55,10 +55,8 @@ def train_variant(
     if cfg.train.nproc > 1 and not under_torchrun():
         raise SystemExit(relaunch_under_torchrun(cfg.train.nproc))
     workers = start(cfg.train.device, cfg.train.threads)
-    try:
-        _train(variant, cfg, images_csv, out, live, teacher, workers)
-    finally:
-        stop(workers)
+    _train(variant, cfg, images_csv, out, live, teacher, workers)
+    stop(workers)  # not after an error: see thz.distributed.stop
 
 
 def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, teacher: Path | None, workers) -> None:

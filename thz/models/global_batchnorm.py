@@ -1,7 +1,9 @@
 """BatchNorm over the global batch of all training processes, on any device.
 
-PyTorch's SyncBatchNorm does this on GPUs only; this module is what CPU (gloo) training uses, so N
-CPU processes normalise exactly as one process with the whole batch would. Outside distributed
+N processes normalise exactly as one process with the whole batch would, on the CPU (gloo) and on
+GPUs (nccl) alike. PyTorch's SyncBatchNorm runs on GPUs only, and under mixed precision a rank with
+an empty share (an expert no image of its share was routed to) gathers its statistics in the
+input's dtype while the others gather float32 (torch 2.14); this module always works in float32. Outside distributed
 training, or in eval mode, it is plain BatchNorm (same parameters, buffers and state-dict keys,
 so checkpoints load into the ordinary network).
 """
@@ -60,11 +62,9 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         return torch.addcmul(shift.view(shape), xf - mean.view(shape), scale.view(shape)).to(x.dtype)
 
 
-def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
-    """Replace every BatchNorm1d/2d of `module` (in place, keeping parameters and buffers) by its
-    global-batch version: torch.nn.SyncBatchNorm on CUDA, GlobalBatchNorm elsewhere."""
-    if device.type == "cuda":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+def convert_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm1d/2d of `module` (in place, keeping parameters and buffers) by
+    GlobalBatchNorm."""
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm1d | nn.BatchNorm2d):
             replacement = GlobalBatchNorm(
@@ -76,5 +76,5 @@ def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
             replacement.train(child.training)
             setattr(module, name, replacement)
         else:
-            convert_batchnorm(child, device)
+            convert_batchnorm(child)
     return module
