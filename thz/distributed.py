@@ -35,6 +35,7 @@ import torch.distributed as dist
 import torch.distributed._functional_collectives as collectives  # autograd-aware (torch's advice)
 
 from thz.config import ConfigError
+from thz.runtime import set_threads
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,9 @@ def stop(workers: Workers) -> None:
 
 
 def _set_threads(threads: int, processes_here: int, device: torch.device) -> None:
+    """train.threads when set (thz.runtime.set_threads), else the cores shared by this node's processes."""
     if threads > 0:
-        torch.set_num_threads(threads)
+        set_threads(threads)
     elif processes_here > 1 and device.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes_here))
 
