@@ -5,7 +5,7 @@
     python bench/distributed.py --steps 40 --setting parity
 
 Each configuration runs in fresh processes: the default network (or the published-size one) takes
-`--steps` optimisation steps of the real training step (thz.engine.train_step: augmentation of the
+`--steps` optimisation steps of the real training step (thz.train.loop.train_step: augmentation of the
 global batch, this rank's share, forward and backward, gradient all-reduce, AdamW) on synthetic
 64 px images, after `--warmup` steps. Prints the median step time, THz images per second (a step
 pushes P x K concealed inputs plus their targets through the network) and the peak resident memory
@@ -35,9 +35,9 @@ from thz.config import Config, LossConfig, ModelConfig, TrainConfig  # noqa: E40
 from thz.data.augment import PROFILES  # noqa: E402
 from thz.data.samplers import identity_batches  # noqa: E402
 from thz.distributed import start, stop  # noqa: E402
-from thz.engine import place_networks, train_step  # noqa: E402
 from thz.losses.objective import MultiTaskObjective  # noqa: E402
 from thz.models import build_model  # noqa: E402
+from thz.train.loop import place_networks, train_step  # noqa: E402
 
 SETTINGS = {"default": ModelConfig(), "parity": ModelConfig(width=64, moe_routing="oracle")}
 CONFIGURATIONS = [(1, 2), (2, 1), (1, 1)]  # (processes, threads per process)

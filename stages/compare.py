@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 
 from thz.cli import parse_paths, run
-from thz.compare import average_roc, compare_pair, pool_folds
 from thz.config import ConfigError, load_config
 from thz.data.naming import POSTURES
-from thz.figures import confusion_matrices, per_posture_bars, roc_curves
+from thz.eval.compare import average_roc, compare_pair, pool_folds
+from thz.eval.figures import confusion_matrices, per_posture_bars, roc_curves
+from thz.eval.report import fold_summary, write_report
 from thz.files import write_csv, write_json
 from thz.metrics.grouping import group_means
 from thz.metrics.posture import posture_metrics
-from thz.report import fold_summary, write_report
 
 MODELS = ("baseline", "teacher", "student")
 PAIRS = (("baseline", "student"), ("baseline", "teacher"), ("student", "teacher"))  # (a, b): b - a

@@ -16,8 +16,8 @@ from thz.config import ConfigError, load_config
 from thz.data.dataset import load_pairs
 from thz.data.naming import POSTURES
 from thz.data.scan import read_manifest
-from thz.evaluation import per_identity_table, predict, roc_table, sample_columns, score, val_threshold
-from thz.figures import embedding_map, reconstruction_grid
+from thz.eval.figures import embedding_map, reconstruction_grid
+from thz.eval.scoring import per_identity_table, predict, roc_table, sample_columns, score, val_threshold
 from thz.files import write_csv, write_json
 from thz.losses.perceptual import PerceptualLoss, load_lpips
 from thz.metrics.grouping import group_means

@@ -6,8 +6,8 @@ from __future__ import annotations
 from thz.cli import parse_paths, run
 from thz.config import load_config
 from thz.data.scan import read_manifest
+from thz.eval.pixel_baseline import pixel_baseline
 from thz.files import write_json
-from thz.pixel_baseline import pixel_baseline
 
 
 def main(argv=None) -> None:

@@ -1,11 +1,11 @@
-"""Stage `train_teacher`: the visible+THz teacher (see thz.training).
+"""Stage `train_teacher`: the visible+THz teacher (see thz.train.variants).
 Trains on the split's train identities, selects on its
 validation identities; writes --out/{best,last}.pt and DVCLive logs in --live."""
 
 from __future__ import annotations
 
 from thz.cli import parse_paths, run
-from thz.training import train_variant
+from thz.train.variants import train_variant
 
 
 def main(argv=None) -> None:

@@ -14,9 +14,9 @@ from thz.config import DistillConfig, ModelConfig, TeacherConfig
 from thz.data.augment import PROFILES
 from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
-from thz.engine import place_networks, train_step
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.models import build_model
+from thz.train.loop import place_networks, train_step
 
 MODEL = ModelConfig(width=8, embedding_hidden=32, embedding_dim=16, dropout=0.0)  # no dropout: no per-rank draws
 TEACHER = TeacherConfig(heads=4, dropout=0.0)

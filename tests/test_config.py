@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from thz.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
-from thz.training import NOT_READ_BY_TEACHER
+from thz.train.variants import NOT_READ_BY_TEACHER
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,13 +21,13 @@ from thz.checkpoint import load_model, save_checkpoint
 from thz.config import ConfigError, config_to_dict
 from thz.data.samplers import check_rank_split, identity_batches, rank_rows
 from thz.distributed import Workers, average_gradients, gather_rows
-from thz.engine import fit
 from thz.losses.objective import MultiTaskObjective
 from thz.models import build_model
 from thz.models.blocks import PixelShuffle
 from thz.models.global_batchnorm import GlobalBatchNorm, convert_batchnorm
 from thz.runtime import autocast_dtype, rank_seed, step_seed
-from thz.tracking import Tracker
+from thz.train.loop import fit
+from thz.train.tracking import Tracker
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
 

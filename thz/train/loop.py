@@ -1,5 +1,5 @@
 """The one training loop of every variant (baseline, teacher, student): the objective hides what
-differs between them, the curriculum (thz.curriculum) what trains when.
+differs between them, the curriculum (thz.train.curriculum) what trains when.
 
 Steps draw identity-balanced batches, augment them on the whole batch, and update with AdamW,
 gradient clipping and a warm-up + cosine learning rate that is a pure function of the step.
@@ -26,7 +26,6 @@ from tqdm import tqdm
 
 from thz.checkpoint import load_checkpoint, save_checkpoint, upgrade_config
 from thz.config import Config, ConfigError, TrainConfig, config_to_dict
-from thz.curriculum import Phase, apply_phase, plan_phases
 from thz.data.augment import PROFILES, augment_pair_batch
 from thz.data.dataset import PairSet
 from thz.data.samplers import check_rank_split, identity_batches, rank_rows
@@ -36,7 +35,8 @@ from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.verification import cosine_pair_scores, verification_metrics
 from thz.models.global_batchnorm import convert_batchnorm
 from thz.runtime import autocast_dtype, rank_seed, step_seed
-from thz.tracking import Tracker
+from thz.train.curriculum import Phase, apply_phase, plan_phases
+from thz.train.tracking import Tracker
 
 HIGHER_IS_BETTER = {"ssim": True, "posture_acc": True, "auc": True, "loss": False}
 

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import write_png
-from thz.compare import average_roc, compare_pair, describe, pool_folds, smallest_wilcoxon_p
 from thz.data.problems import DataError
-from thz.report import build_markdown, fold_summary, main_table, write_report
+from thz.eval.compare import average_roc, compare_pair, describe, pool_folds, smallest_wilcoxon_p
+from thz.eval.report import build_markdown, fold_summary, main_table, write_report
 
 
 def tables(shift: float, n_ids: int = 12, seed: int = 0, noise: float = 0.0):

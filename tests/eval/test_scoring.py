@@ -11,7 +11,7 @@ import torch
 
 from tests.pairsets import TINY_MODEL, make_pairset
 from thz.config import TeacherConfig
-from thz.evaluation import (
+from thz.eval.scoring import (
     ROUTINGS,
     Predictions,
     per_identity_table,

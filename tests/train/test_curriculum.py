@@ -9,15 +9,15 @@ import dataclasses
 import pytest
 import torch
 
-import thz.engine as engine
+import thz.train.loop as loop
 from tests.pairsets import make_pairset, tiny_config
 from thz.checkpoint import load_checkpoint
 from thz.config import TrainConfig
-from thz.curriculum import Phase, apply_phase, plan_phases
 from thz.data.augment import PROFILES
-from thz.engine import fit, lr_at, train_step
 from thz.losses.objective import MaskedReconstructionObjective, MultiTaskObjective
 from thz.models import build_model
+from thz.train.curriculum import Phase, apply_phase, plan_phases
+from thz.train.loop import fit, lr_at, train_step
 
 HEADS = ("reduction", "embedding", "posture_head")
 
@@ -70,7 +70,7 @@ def test_each_phase_trains_only_what_it_should(train_set, phase, trained):
     torch.manual_seed(0)
     model = build_model(cfg.model)
     task = MultiTaskObjective(model, cfg.loss)
-    objective = engine._phase_objective(phase, task, cfg.train)
+    objective = loop._phase_objective(phase, task, cfg.train)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     before = _module_states(model)
     for step in range(2):
@@ -120,13 +120,13 @@ def test_masked_reconstruction_rebuilds_the_unmasked_images(train_set):
 def test_fit_runs_the_phases_in_order_with_a_learning_rate_schedule_each(tmp_path, train_set, val_set, monkeypatch):
     cfg = tiny_config(pretrain_epochs=1, heads_epochs=1, epochs=2, warmup_epochs=0.4)
     seen = []
-    real = engine.train_step
+    real = loop.train_step
 
     def spy(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest):
         seen.append((step, type(objective).__name__, model.encoder.training, lr))
         return real(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest)
 
-    monkeypatch.setattr(engine, "train_step", spy)
+    monkeypatch.setattr(loop, "train_step", spy)
     torch.manual_seed(0)
     model = build_model(cfg.model)
     result = fit(model, MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
@@ -145,8 +145,8 @@ def test_fit_runs_the_phases_in_order_with_a_learning_rate_schedule_each(tmp_pat
 def test_warm_up_never_takes_more_than_half_a_phase(tmp_path, train_set, val_set, monkeypatch):
     cfg = tiny_config(pretrain_epochs=1, epochs=1, warmup_epochs=4.0)  # 20 steps of warm-up, 5-step phases
     lrs = []
-    real = engine.train_step
-    monkeypatch.setattr(engine, "train_step", lambda *a: lrs.append(a[7]) or real(*a))
+    real = loop.train_step
+    monkeypatch.setattr(loop, "train_step", lambda *a: lrs.append(a[7]) or real(*a))
     model = build_model(cfg.model)
     fit(model, MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
     assert max(lrs[:5]) == pytest.approx(cfg.train.lr) and max(lrs[5:]) == pytest.approx(cfg.train.lr)

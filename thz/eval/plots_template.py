@@ -1,4 +1,4 @@
-"""An offline page template for `dvc plots show`: `python -m thz.plots_template`.
+"""An offline page template for `dvc plots show`: `python -m thz.eval.plots_template`.
 
 DVC's plots page loads vega, vega-lite and vega-embed from a CDN, so on a machine without internet
 (an air-gapped lab with real THz data) its ROC, confusion and bar plots stay blank. This writes an
@@ -6,7 +6,7 @@ HTML template with local copies of the three libraries inline, for `--html-templ
 
     npm pack vega@5 vega-lite@5 vega-embed@6      # once, anywhere with the npm registry
     for f in vega-*.tgz; do tar xzf $f --one-top-level; done
-    python -m thz.plots_template --out plots_offline.html \\
+    python -m thz.eval.plots_template --out plots_offline.html \\
         vega-5*/package/build/vega.min.js vega-lite-5*/package/build/vega-lite.min.js \\
         vega-embed-6*/package/build/vega-embed.min.js
     dvc plots show --html-template plots_offline.html    # or: dvc config plots.html_template ...

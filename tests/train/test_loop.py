@@ -10,16 +10,16 @@ import math
 import pytest
 import torch
 
-import thz.engine as engine
+import thz.train.loop as loop
 from tests.pairsets import TINY_MODEL, make_pairset, tiny_config
 from thz.checkpoint import load_checkpoint, load_model
 from thz.config import TrainConfig, config_to_dict
 from thz.data.augment import PROFILES
 from thz.data.samplers import identity_batches
-from thz.engine import FitResult, NonFiniteLossError, fit, lr_at, train_step, validate
 from thz.losses.objective import MultiTaskObjective
 from thz.models import build_model
-from thz.tracking import Tracker
+from thz.train.loop import FitResult, NonFiniteLossError, fit, lr_at, train_step, validate
+from thz.train.tracking import Tracker
 
 LOSS_PARTS = ("supcon", "posture", "charbonnier", "ssim", "gradient", "recon", "moe_balance", "loss")
 
@@ -100,13 +100,13 @@ def test_lr_is_a_pure_function_of_the_step():
 def test_fit_trains_each_step_at_lr_at_on_the_identity_batches(tmp_path, train_set, val_set, monkeypatch):
     cfg = tiny_config(lr=2e-3)
     seen = []
-    real_train_step = engine.train_step
+    real_train_step = loop.train_step
 
     def spy(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest):
         seen.append((step, lr, batch["identity"].clone()))
         return real_train_step(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest)
 
-    monkeypatch.setattr(engine, "train_step", spy)
+    monkeypatch.setattr(loop, "train_step", spy)
     model, objective = _build(cfg)
     result = fit(model, objective, train_set, val_set, cfg, tmp_path / "run")
     per_epoch = len(identity_batches(train_set.identity, 2, 2, 0, 0))
@@ -472,7 +472,7 @@ def test_tracker_summary_keeps_the_last_logged_step(tmp_path, monkeypatch):
 
 def test_resume_refuses_changed_params(tmp_path):
     from thz.config import ConfigError
-    from thz.engine import check_resumable
+    from thz.train.loop import check_resumable
 
     cfg = tiny_config()
     stored = config_to_dict(cfg)
@@ -490,11 +490,11 @@ def test_resume_ignores_params_the_run_does_not_read():
         distill=dataclasses.replace(cfg.distill, rkd_angle=0.0),
         train=dataclasses.replace(cfg.train, epochs=9),
     )
-    with pytest.raises(engine.ConfigError, match=r"distill.rkd_angle, .*train.epochs|train.epochs, .*distill"):
-        engine.check_resumable(stored, changed, "last.pt")
-    engine.check_resumable(stored, changed, "last.pt", unread=("distill", "train.epochs"))  # e.g. the teacher
-    with pytest.raises(engine.ConfigError, match="train.epochs"):
-        engine.check_resumable(stored, changed, "last.pt", unread=("distill",))
+    with pytest.raises(loop.ConfigError, match=r"distill.rkd_angle, .*train.epochs|train.epochs, .*distill"):
+        loop.check_resumable(stored, changed, "last.pt")
+    loop.check_resumable(stored, changed, "last.pt", unread=("distill", "train.epochs"))  # e.g. the teacher
+    with pytest.raises(loop.ConfigError, match="train.epochs"):
+        loop.check_resumable(stored, changed, "last.pt", unread=("distill",))
 
 
 def test_equal_checkpoints_are_equal_bytes_whatever_the_file_name(tmp_path):

@@ -21,9 +21,9 @@ from thz.data.augment import PROFILES
 from thz.data.dataset import load_pairs
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
-from thz.engine import fit, train_step, validate
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.models import MultiTaskNet, build_model
+from thz.train.loop import fit, train_step, validate
 
 TEACHER = TeacherConfig(heads=4)
 

@@ -23,16 +23,16 @@ import torch
 
 from thz.checkpoint import load_model
 from thz.config import Config, ConfigError, load_config
-from thz.curriculum import Phase
 from thz.data.dataset import load_pairs
 from thz.data.scan import read_manifest
 from thz.distributed import relaunch_under_torchrun, start, stop, under_torchrun
-from thz.engine import fit
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.losses.perceptual import build_perceptual_loss
 from thz.models import build_model, check_input_size, count_parameters
 from thz.runtime import seed_everything
-from thz.tracking import Tracker
+from thz.train.curriculum import Phase
+from thz.train.loop import fit
+from thz.train.tracking import Tracker
 
 VARIANTS = ("baseline", "teacher", "student")
 # train.* keys the teacher does not read (it has teacher.epochs and no curriculum); dvc.yaml lists

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from thz.compare import describe, smallest_wilcoxon_p
+from thz.eval.compare import describe, smallest_wilcoxon_p
 from thz.files import write_text
 
 # (key in compare.json's cross_validation, label, path in an evaluate metrics.json)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from thz.plots_template import build_template, main
+from thz.eval.plots_template import build_template, main
 
 SCRIPTS = {"vega-embed": "var embed = 3;", "vega": "var vega = 1;", "vega-lite": "var lite = 2;"}
 

@@ -1,0 +1,1 @@
+"""Evaluation after training: predictions, scores, comparison between models, reports, figures."""
