@@ -7,14 +7,12 @@ With data.strict=true any problem stops the stage with the full list.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pandas as pd
 
 from thz.cli import parse_paths, run
 from thz.config import load_config
 from thz.data.contact_sheet import contact_sheet
-from thz.data.scan import scan, summarise
+from thz.data.scan import data_counts, report_problems, scan, summarise
 from thz.files import write_csv, write_json
 
 
@@ -23,30 +21,12 @@ def main(argv=None) -> None:
     cfg = load_config(args.params)
     result = scan(cfg.data)
     manifest, problems = result.manifest, result.problems
-    if problems:
-        kinds = Counter(p.kind for p in problems)
-        print(f"skipped what {len(problems)} problem(s) concern (data.strict is false): {dict(sorted(kinds.items()))}")
-        for problem in problems[:20]:
-            print(f"  - {problem}")
-        if len(problems) > 20:
-            print(f"  ... {len(problems) - 20} more in {args.problems}")
+    report_problems(problems, args.problems)
     write_csv(args.manifest, manifest)
     write_csv(args.summary, summarise(manifest))
     write_csv(args.problems, pd.DataFrame([vars(p) for p in problems], columns=["path", "kind", "message"]))
     contact_sheet(manifest, args.sheet)
-    concealed = manifest.concealed.astype(bool)
-    write_json(
-        args.metrics,
-        {
-            "images": int(len(manifest)),
-            "concealed": int(concealed.sum()),
-            "unconcealed": int((~concealed).sum()),
-            "identities": int(manifest.identity.nunique()),
-            "exact_pairs": int((concealed & manifest.pair_exact.astype(bool)).sum()),
-            "with_visible": int((manifest.visible != "").sum()),
-            "problems": int(len(problems)),
-        },
-    )
+    write_json(args.metrics, data_counts(manifest, problems))
     print(f"manifest: {len(manifest)} THz images of {manifest.identity.nunique()} identities -> {args.manifest}")
 
 

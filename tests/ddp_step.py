@@ -11,12 +11,11 @@ import torch
 
 from tests.pairsets import make_pairset, tiny_config, with_visible
 from thz.config import DistillConfig, ModelConfig, TeacherConfig
-from thz.data.augment import PROFILES
 from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.models import build_model
-from thz.train.loop import place_networks, train_step
+from thz.train.loop import Run, train_step
 
 MODEL = ModelConfig(width=8, embedding_hidden=32, embedding_dim=16, dropout=0.0)  # no dropout: no per-rank draws
 TEACHER = TeacherConfig(heads=4, dropout=0.0)
@@ -36,13 +35,12 @@ def main(variant: str, out: str) -> None:
     objective = MultiTaskObjective(model, cfg.loss)
     if variant == "student":
         objective = DistillationObjective(objective, build_model(cfg.model, TEACHER), cfg.distill)
-    parameters = place_networks(model, objective, cfg.train, workers)
-    optimizer = torch.optim.AdamW(parameters, lr=0.0, weight_decay=0.0)  # lr 0: the gradients stay readable
+    run = Run.start(objective, cfg, workers)
     model.train()
     batch = data.batch(identity_batches(data.identity, 4, 3, seed=0, epoch=0)[0])
-    parts = train_step(model, objective, optimizer, batch, PROFILES["gentle"], cfg, 0, 0.0, parameters, workers)
+    parts = train_step(objective, batch, 0, 0.0, run)  # lr 0: the gradients stay readable
     if workers.is_main:
-        grads = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in parameters])
+        grads = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in run.parameters])
         torch.save({"parts": parts, "grads": grads, "world_size": workers.world_size}, out)
     stop(workers)
 

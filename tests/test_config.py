@@ -7,8 +7,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from thz.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
-from thz.train.variants import NOT_READ_BY_TEACHER
+from thz.config import (
+    AugmentConfig,
+    Config,
+    ConfigError,
+    ModelConfig,
+    TrainConfig,
+    choices,
+    config_from_dict,
+    config_to_dict,
+    execution_keys,
+    load_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,15 +108,34 @@ def test_every_stage_params_section_exists():
             assert not key or key in config_to_dict(Config())[section], f"stage {name}: unknown key {entry}"
 
 
-def test_stage_params_follow_what_each_training_variant_reads():
-    """The teacher reads every train.* key but the student's epochs, curriculum and resume, so
-    changing those never retrains it; the student alone reads distill, the teacher alone teacher."""
-    stages = _stage_bodies()
-    params = {name: set(stages[f"train_{name}"]["params"]) for name in ("baseline", "teacher", "student")}
-    not_teacher = {*NOT_READ_BY_TEACHER, "resume"}
-    train_keys = set(config_to_dict(Config())["train"])
-    assert {p for p in params["teacher"] if p.startswith("train.")} == {f"train.{k}" for k in train_keys - not_teacher}
-    assert "train" in params["baseline"] and "train" in params["student"]
-    assert "teacher" in params["teacher"] and "teacher" not in params["baseline"] | params["student"]
-    assert "distill" in params["student"] and "distill" not in params["baseline"] | params["teacher"]
-    assert "models/fold_${item}/teacher" in stages["train_student"]["deps"]
+def test_sections_that_must_agree_are_checked_when_params_are_read():
+    assert config_from_dict(
+        {"data": {"image_size": 32}, "simulate": {"image_size": 32}, "model": {"reduction": "pool"}}
+    )
+    with pytest.raises(ConfigError, match=r"'simulate.image_size' = 64 but 'data.image_size' = 48"):
+        config_from_dict({"data": {"image_size": 48}, "model": {"reduction": "pool"}})
+    # real data: simulate.* is not read
+    pool = {"model": {"reduction": "pool"}}
+    assert config_from_dict({"data": {"source": "folder", "image_size": 32}, **pool}).data.image_size == 32
+    with pytest.raises(ConfigError, match=r"params: 'data.image_size' = 40: .*multiple of 16"):
+        config_from_dict({"data": {"source": "folder", "image_size": 40}, **pool})
+    with pytest.raises(ConfigError, match=r"'data.image_size' = 128 with 'model.reduction' = conv"):
+        config_from_dict({"data": {"source": "folder", "image_size": 128}})
+
+
+def test_execution_keys_are_the_ones_marked_in_the_config():
+    assert execution_keys() == {"train.resume", "train.threads", "train.nproc"}
+
+
+def test_every_registry_offers_exactly_the_choices_the_config_accepts():
+    """Each Literal in thz/config.py is the one list of a key's values; the code that maps them to
+    classes, profiles or directions must cover them all and nothing else."""
+    from thz.data.augment import PROFILES
+    from thz.models.encoder import ENCODERS
+    from thz.models.multitask import ROUTINGS
+    from thz.train.loop import HIGHER_IS_BETTER
+
+    assert set(ENCODERS) == set(choices(ModelConfig, "encoder"))
+    assert set(PROFILES) == set(choices(AugmentConfig, "profile"))
+    assert set(HIGHER_IS_BETTER) == set(choices(TrainConfig, "select_metric"))
+    assert ROUTINGS == ("oracle", "predicted", "soft")

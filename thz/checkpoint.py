@@ -39,16 +39,8 @@ def load_model(path: str | Path):
     from thz.models import build_model
 
     ckpt = load_checkpoint(path)
-    cfg: Config = config_from_dict(upgrade_config(ckpt["config"]), source=str(path))
+    cfg: Config = config_from_dict(ckpt["config"], source=str(path))
     model = build_model(cfg.model, cfg.teacher if "visible" in ckpt.get("modalities", ["thz"]) else None)
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg
 
-
-def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The config of a checkpoint written before train.bf16 became train.precision."""
-    train = dict(config.get("train", {}))
-    if "bf16" in train:
-        train["precision"] = "bf16" if train.pop("bf16") else "auto"  # auto: fp32 on the CPU, as before
-        config = {**config, "train": train}
-    return config

@@ -135,8 +135,10 @@ class TrainConfig:
     grad_clip: float = field(default=1.0, metadata=_range(0.0, None))  # 0 switches clipping off
     val_every: float = field(default=1.0, metadata=_range(0.01, None))  # in epochs
     select_metric: Literal["ssim", "posture_acc", "auc", "loss"] = "ssim"
-    resume: bool = False
-    threads: int = field(default=0, metadata=_range(0, 256))  # 0: torch's default
+    # how a run executes, not what it computes (may differ at resume; a different nproc changes
+    # only the dropout draws; train.device is not one: with precision auto it picks fp32 or AMP)
+    resume: bool = field(default=False, metadata={"execution": True})
+    threads: int = field(default=0, metadata=_range(0, 256, execution=True))  # 0: torch's default
     channels_last: bool = True  # NHWC layout: faster oneDNN convolutions on CPU, same numbers
     # where and how: "auto" takes the GPU when there is one; precision "auto" is fp32 on the CPU and
     # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
@@ -144,7 +146,7 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # data-parallel processes started by the stage through torchrun (one per GPU, or sharing the CPU
     # cores); the global batch stays P x K, split into whole identities (P must divide evenly)
-    nproc: int = field(default=1, metadata=_range(1, 1024))
+    nproc: int = field(default=1, metadata=_range(1, 1024, execution=True))
     # curriculum: (1) masked-reconstruction pre-training of encoder and decoder, (2) heads with the
     # encoder frozen, then `epochs` of joint training. 0 skips a phase (the published behaviour).
     pretrain_epochs: int = field(default=0, metadata=_range(0, 100000))
@@ -196,6 +198,44 @@ class Config:
     distill: DistillConfig = DistillConfig()
 
 
+def choices(section: type, key: str) -> tuple[str, ...]:
+    """The values a Literal-typed key accepts, so that code listing them (a registry, a check)
+    reads them from here instead of repeating them."""
+    return typing.get_args(typing.get_type_hints(section)[key])
+
+
+def execution_keys(cls: type = None, prefix: str = "") -> set[str]:
+    """Dotted keys marked as saying how a run executes, not what it computes (train.resume,
+    train.threads, train.nproc): the only keys that may change when a run is resumed."""
+    cls = cls or Config
+    keys = set()
+    for f in dataclasses.fields(cls):
+        hint = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(hint):
+            keys |= execution_keys(hint, f"{prefix}{f.name}.")
+        elif f.metadata.get("execution"):
+            keys.add(f"{prefix}{f.name}")
+    return keys
+
+
+def check_across_sections(cfg: Config) -> None:
+    """Settings of different sections that must agree, checked when params are read, before any
+    stage has run (a bad `-S data.image_size=48` would otherwise fail after simulate and scan)."""
+    size = cfg.data.image_size
+    if cfg.data.source == "simulated" and cfg.simulate.image_size != size:
+        raise ConfigError(
+            f"'simulate.image_size' = {cfg.simulate.image_size} but 'data.image_size' = {size}: "
+            "the simulated images are what the network reads; set both to the same size"
+        )
+    if size % 16:
+        raise ConfigError(f"'data.image_size' = {size}: the network halves it four times, use a multiple of 16")
+    if cfg.model.reduction == "conv" and size != 64:
+        raise ConfigError(
+            f"'data.image_size' = {size} with 'model.reduction' = conv: the 4x4 conv reduction "
+            "needs 64 px images; use model.reduction: pool for other sizes"
+        )
+
+
 def load_config(path: str | Path = "params.yaml") -> Config:
     """Read params.yaml into a frozen Config; missing keys take the defaults above."""
     path = Path(path)
@@ -212,7 +252,12 @@ def config_from_dict(raw: dict[str, Any], source: str = "params") -> Config:
     """Build a Config from a nested dict, validating every key, type and range."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
-    return _build(Config, raw, prefix="", source=source)
+    cfg = _build(Config, raw, prefix="", source=source)
+    try:
+        check_across_sections(cfg)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return cfg
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

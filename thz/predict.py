@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from thz.checkpoint import load_model
+from thz.cli import run
 from thz.config import ConfigError
 from thz.data.naming import POSTURES
 from thz.data.problems import DataError
@@ -110,8 +110,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run(main)

@@ -11,16 +11,8 @@ import torch
 
 from tests.pairsets import TINY_MODEL, make_pairset
 from thz.config import TeacherConfig
-from thz.eval.scoring import (
-    ROUTINGS,
-    Predictions,
-    per_identity_table,
-    per_sample_table,
-    predict,
-    roc_table,
-    score,
-    val_threshold,
-)
+from thz.eval.predictions import ROUTINGS, Predictions, predict
+from thz.eval.scoring import per_identity_table, per_sample_table, roc_table, score, val_threshold
 from thz.models import build_model
 
 

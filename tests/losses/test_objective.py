@@ -58,7 +58,6 @@ def test_loss_is_the_weighted_sum_of_the_returned_parts(model, batch):
         "ssim",
         "gradient",
         "lpips",
-        "moe_balance",
     }
     for name, value in parts.items():
         assert value.ndim == 0 and torch.isfinite(value), name
@@ -83,7 +82,6 @@ def test_parts_are_computed_from_one_forward_pass(model, batch):
     torch.testing.assert_close(parts["posture"], expected_ce)
     for name, value in reconstruction_terms(out.recon, batch["target"], perceptual).items():
         torch.testing.assert_close(parts[name], value.mean(), msg=name)
-    torch.testing.assert_close(parts["moe_balance"], out.moe.balance_loss)
     # predicted routing in training follows the true postures of the decoded inputs
     torch.testing.assert_close(out.moe.gate_weights, F.one_hot(batch["posture"], 5).float())
 
@@ -129,9 +127,10 @@ def test_lpips_needs_both_a_weight_and_a_perceptual_loss(model, batch):
         torch.testing.assert_close(parts["recon"], recon)
 
 
-def test_soft_routing_reports_the_balance_loss(batch):
+def test_soft_routing_trains_every_expert(batch):
     torch.manual_seed(0)
     model = build_model(ModelConfig(width=8, moe_routing="soft")).train()
     parts = MultiTaskObjective(model, LossConfig(lpips=0.0))(batch)
-    assert 0.0 < parts["moe_balance"].item() <= 5.0  # E * sum_e(mean gate_e * fraction_e), 1 when uniform
     assert torch.isfinite(parts["loss"])
+    parts["loss"].backward()
+    assert all(p.grad is not None for expert in model.decoder.experts for p in expert.parameters())

@@ -121,11 +121,9 @@ def test_outputs_shapes_ranges_and_gradients(overrides):
     assert isinstance(out.moe, MoEOutput)
     assert out.moe.gate_weights.shape == (batch, N_POSTURES)
     torch.testing.assert_close(out.moe.gate_weights.sum(dim=1), torch.ones(batch))
-    assert torch.isfinite(out.moe.balance_loss) and out.moe.balance_loss.ndim == 0
     soft = cfg.moe_routing == "soft"
-    if not soft:  # hard routing in training follows the true labels: one-hot rows, no balance loss
+    if not soft:  # hard routing in training follows the true labels: one-hot rows
         torch.testing.assert_close(out.moe.gate_weights, nn.functional.one_hot(posture, N_POSTURES).float())
-        assert out.moe.balance_loss == 0
 
     (out.emb.sum() + out.posture_logits.sum() + out.recon.mean()).backward()
     used = set(range(N_POSTURES)) if soft else set(posture.tolist())
@@ -297,11 +295,11 @@ def test_soft_gate_does_not_train_the_posture_head():
     assert all(p.grad is not None for p in model.encoder.parameters())
 
 
-def test_soft_balance_loss_is_one_for_a_uniform_gate():
-    model = make(width=8, moe_routing="soft")
+def test_soft_routing_mixes_the_experts_by_the_posture_probabilities():
+    model = make(width=8, moe_routing="soft").eval()
     model.posture_head = FixedLogits(torch.zeros(4, N_POSTURES))
     out = model(images(4))
-    torch.testing.assert_close(out.moe.balance_loss, torch.tensor(1.0))
+    torch.testing.assert_close(out.moe.gate_weights, torch.full((4, N_POSTURES), 1 / N_POSTURES))
 
 
 def test_routing_override():
@@ -360,13 +358,11 @@ def test_posture_experts_hard_and_soft():
     recon, moe = experts(features, route=route)
     assert recon.shape == (4, 1, SIZE, SIZE)
     torch.testing.assert_close(moe.gate_weights, nn.functional.one_hot(route, 5).float())
-    assert moe.balance_loss == 0
 
     gate = torch.softmax(torch.randn(4, 5), dim=1)
     recon, moe = experts(features, gate=gate)
     assert recon.shape == (4, 1, SIZE, SIZE)
     assert moe.gate_weights is gate
-    assert moe.balance_loss.ndim == 0 and torch.isfinite(moe.balance_loss)
 
     with pytest.raises(ValueError, match="needs a route"):
         experts(features)
@@ -437,15 +433,3 @@ def test_invalid_encoder_lists_valid_names():
     with pytest.raises(ValueError, match="model.encoder must be one of") as err:
         build_model(ModelConfig(encoder="vgg16"))  # type: ignore[arg-type]
     assert "resnet18" in str(err.value) and "unet" in str(err.value) and "vgg16" in str(err.value)
-
-
-def test_input_size_is_checked_against_the_architecture():
-    from thz.config import ConfigError
-    from thz.models import check_input_size
-
-    check_input_size(ModelConfig(), 64)
-    check_input_size(ModelConfig(reduction="pool"), 32)
-    with pytest.raises(ConfigError, match="data.image_size = 128 with model.reduction = conv"):
-        check_input_size(ModelConfig(), 128)
-    with pytest.raises(ConfigError, match="multiple of 16"):
-        check_input_size(ModelConfig(reduction="pool"), 40)

@@ -13,11 +13,10 @@ import thz.train.loop as loop
 from tests.pairsets import make_pairset, tiny_config
 from thz.checkpoint import load_checkpoint
 from thz.config import TrainConfig
-from thz.data.augment import PROFILES
 from thz.losses.objective import MaskedReconstructionObjective, MultiTaskObjective
 from thz.models import build_model
 from thz.train.curriculum import Phase, apply_phase, plan_phases
-from thz.train.loop import fit, lr_at, train_step
+from thz.train.loop import Run, fit, lr_at, train_step
 
 HEADS = ("reduction", "embedding", "posture_head")
 
@@ -71,12 +70,12 @@ def test_each_phase_trains_only_what_it_should(train_set, phase, trained):
     model = build_model(cfg.model)
     task = MultiTaskObjective(model, cfg.loss)
     objective = loop._phase_objective(phase, task, cfg.train)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    run = Run.start(task, cfg)
     before = _module_states(model)
     for step in range(2):
         model.train()
         apply_phase(model, phase)
-        train_step(model, objective, optimizer, train_set.batch(torch.arange(8)), PROFILES["gentle"], cfg, step, 1e-2)
+        train_step(objective, train_set.batch(torch.arange(8)), step, 1e-2, run)
     assert _changed_modules(before, model) == trained  # weights and BatchNorm statistics
 
 
@@ -122,14 +121,14 @@ def test_fit_runs_the_phases_in_order_with_a_learning_rate_schedule_each(tmp_pat
     seen = []
     real = loop.train_step
 
-    def spy(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest):
-        seen.append((step, type(objective).__name__, model.encoder.training, lr))
-        return real(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest)
+    def spy(objective, batch, step, lr, run):
+        seen.append((step, type(objective).__name__, run.model.encoder.training, lr))
+        return real(objective, batch, step, lr, run)
 
     monkeypatch.setattr(loop, "train_step", spy)
     torch.manual_seed(0)
     model = build_model(cfg.model)
-    result = fit(model, MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
+    result = fit(MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
     assert result.steps == 20 and [s for s, *_ in seen] == list(range(20))
     kinds = [name for _, name, _, _ in seen]
     assert kinds == ["MaskedReconstructionObjective"] * 5 + ["MultiTaskObjective"] * 15
@@ -146,9 +145,13 @@ def test_warm_up_never_takes_more_than_half_a_phase(tmp_path, train_set, val_set
     cfg = tiny_config(pretrain_epochs=1, epochs=1, warmup_epochs=4.0)  # 20 steps of warm-up, 5-step phases
     lrs = []
     real = loop.train_step
-    monkeypatch.setattr(loop, "train_step", lambda *a: lrs.append(a[7]) or real(*a))
+    monkeypatch.setattr(
+        loop,
+        "train_step",
+        lambda objective, batch, step, lr, run: lrs.append(lr) or real(objective, batch, step, lr, run),
+    )
     model = build_model(cfg.model)
-    fit(model, MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
+    fit(MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
     assert max(lrs[:5]) == pytest.approx(cfg.train.lr) and max(lrs[5:]) == pytest.approx(cfg.train.lr)
 
 
@@ -159,7 +162,7 @@ def test_resume_across_a_phase_boundary_equals_the_uninterrupted_run(tmp_path, t
         torch.manual_seed(0)
         model = build_model(config.model)
         return fit(
-            model, MultiTaskObjective(model, config.loss), train_set, val_set, config, directory, None, on_checkpoint
+            MultiTaskObjective(model, config.loss), train_set, val_set, config, directory, on_checkpoint=on_checkpoint
         )
 
     run(tmp_path / "a", cfg)

@@ -17,13 +17,12 @@ from tests.conftest import data_config, write_dataset
 from tests.pairsets import TINY_MODEL, make_pairset, tiny_config, with_visible
 from thz.checkpoint import load_checkpoint, load_model
 from thz.config import DistillConfig, TeacherConfig
-from thz.data.augment import PROFILES
 from thz.data.dataset import load_pairs
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.models import MultiTaskNet, build_model
-from thz.train.loop import fit, train_step, validate
+from thz.train.loop import Run, fit, train_step, validate
 
 TEACHER = TeacherConfig(heads=4)
 
@@ -56,12 +55,10 @@ def changed(before, module) -> list[str]:
 
 
 def step(cfg, student, objective, batch, n_steps=1):
-    extra = [p for m in objective.extra_modules().values() for p in m.parameters()]
-    params = list(student.parameters()) + extra
-    optimizer = torch.optim.AdamW(params, lr=1e-2)
+    run = Run.start(objective, cfg)
     student.train()
     for s in range(n_steps):
-        parts = train_step(student, objective, optimizer, dict(batch), PROFILES["gentle"], cfg, s, 1e-2, params)
+        parts = train_step(objective, dict(batch), s, 1e-2, run)
     return parts
 
 
@@ -153,7 +150,7 @@ def test_full_triplet_distils_on_every_image_or_anchors_only(train_set, full, ro
 
 def test_student_fit_writes_a_checkpoint_that_loads_into_the_baseline_class(tmp_path, train_set, val_set):
     cfg, student, _, objective = build()
-    result = fit(student, objective, train_set, val_set, cfg, tmp_path)
+    result = fit(objective, train_set, val_set, cfg, tmp_path)
     assert result.steps == 10
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["modalities"] == ["thz"]
@@ -167,7 +164,7 @@ def test_student_fit_writes_a_checkpoint_that_loads_into_the_baseline_class(tmp_
 
 def test_student_resume_equals_the_uninterrupted_run(tmp_path, train_set, val_set):
     cfg, student, _, objective = build()
-    fit(student, objective, train_set, val_set, cfg, tmp_path / "a")
+    fit(objective, train_set, val_set, cfg, tmp_path / "a")
 
     class Stop(Exception):
         pass
@@ -178,10 +175,10 @@ def test_student_resume_equals_the_uninterrupted_run(tmp_path, train_set, val_se
 
     cfg_b, student_b, _, objective_b = build()
     with pytest.raises(Stop):
-        fit(student_b, objective_b, train_set, val_set, cfg_b, tmp_path / "b", on_checkpoint=interrupt)
+        fit(objective_b, train_set, val_set, cfg_b, tmp_path / "b", on_checkpoint=interrupt)
     resumed = dataclasses.replace(cfg_b, train=dataclasses.replace(cfg_b.train, resume=True))
     _, student_c, _, objective_c = build()
-    fit(student_c, objective_c, train_set, val_set, resumed, tmp_path / "b")
+    fit(objective_c, train_set, val_set, resumed, tmp_path / "b")
     a, c = load_checkpoint(tmp_path / "a/last.pt"), load_checkpoint(tmp_path / "b/last.pt")
     for key in a["model"]:
         assert torch.equal(a["model"][key], c["model"][key]), key
@@ -199,14 +196,14 @@ def test_student_prediction_opens_no_visible_file(tmp_path, monkeypatch):
     )
     cfg, student, _, objective = build()
     train = load_pairs(images, "train", 64, visible=True)
-    fit(student, objective, train, load_pairs(images, "val", 64), cfg, tmp_path / "student")
+    fit(objective, train, load_pairs(images, "val", 64), cfg, tmp_path / "student")
 
     opened: list[str] = []
     real_open = PIL.Image.open
     monkeypatch.setattr(PIL.Image, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
     model, _ = load_model(tmp_path / "student/best.pt")
     test = load_pairs(images, "test", 64)
-    metrics = validate(model, MultiTaskObjective(model, cfg.loss), test)
+    metrics = validate(MultiTaskObjective(model, cfg.loss), test)
     assert 0 <= metrics["auc"] <= 1 and 0 <= metrics["ssim"] <= 1
     assert opened and all(Path(p).is_relative_to(thz) for p in opened), opened
     with pytest.raises(ValueError, match="THz-only network"):
@@ -230,6 +227,6 @@ def test_the_distillation_teacher_must_see_visible_images():
 def test_fit_puts_the_frozen_teacher_in_the_students_memory_layout(tmp_path, train_set, val_set):
     cfg, student, teacher, objective = build()
     assert cfg.train.channels_last
-    fit(student, objective, train_set, val_set, cfg, tmp_path)
+    fit(objective, train_set, val_set, cfg, tmp_path)
     weights = [m.weight for m in teacher.modules() if isinstance(m, torch.nn.Conv2d)]
     assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)

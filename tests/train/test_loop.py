@@ -9,19 +9,22 @@ import math
 
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 import thz.train.loop as loop
 from tests.pairsets import TINY_MODEL, make_pairset, tiny_config
 from thz.checkpoint import load_checkpoint, load_model
-from thz.config import TrainConfig, config_to_dict
-from thz.data.augment import PROFILES
+from thz.config import ConfigError, TrainConfig, config_to_dict
 from thz.data.samplers import identity_batches
 from thz.losses.objective import MultiTaskObjective
+from thz.losses.reconstruction import ssim_per_sample
+from thz.metrics.verification import cosine_pair_scores
 from thz.models import build_model
-from thz.train.loop import FitResult, NonFiniteLossError, fit, lr_at, train_step, validate
+from thz.train.loop import FitResult, NonFiniteLossError, Run, fit, lr_at, train_step, validate
+from thz.train.resume import check_resumable
 from thz.train.tracking import Tracker
 
-LOSS_PARTS = ("supcon", "posture", "charbonnier", "ssim", "gradient", "recon", "moe_balance", "loss")
+LOSS_PARTS = ("supcon", "posture", "charbonnier", "ssim", "gradient", "recon", "loss")
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +105,13 @@ def test_fit_trains_each_step_at_lr_at_on_the_identity_batches(tmp_path, train_s
     seen = []
     real_train_step = loop.train_step
 
-    def spy(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest):
+    def spy(objective, batch, step, lr, run):
         seen.append((step, lr, batch["identity"].clone()))
-        return real_train_step(model, objective, optimizer, batch, profile, cfg_, step, lr, *rest)
+        return real_train_step(objective, batch, step, lr, run)
 
     monkeypatch.setattr(loop, "train_step", spy)
     model, objective = _build(cfg)
-    result = fit(model, objective, train_set, val_set, cfg, tmp_path / "run")
+    result = fit(objective, train_set, val_set, cfg, tmp_path / "run")
     per_epoch = len(identity_batches(train_set.identity, 2, 2, 0, 0))
     total, warmup = 2 * per_epoch, round(0.5 * per_epoch)
     assert result.steps == total == 10
@@ -125,13 +128,12 @@ def test_fit_trains_each_step_at_lr_at_on_the_identity_batches(tmp_path, train_s
 def test_repeated_steps_overfit_one_batch():
     pairs = make_pairset(identities=4, postures=2, samples=1, seed=3)  # 8 samples, 4 ids x 2
     cfg = tiny_config(model=dataclasses.replace(TINY_MODEL, dropout=0.0), profile="none", lr=3e-3)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, weight_decay=0.0))
     model, objective = _build(cfg)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=0.0)
+    run = Run.start(objective, cfg)
     history = []
     for step in range(25):
-        parts = train_step(
-            model, objective, optimizer, pairs.batch(torch.arange(8)), PROFILES["none"], cfg, step, cfg.train.lr
-        )
+        parts = train_step(objective, pairs.batch(torch.arange(8)), step, cfg.train.lr, run)
         assert set(parts) == set(LOSS_PARTS) and all(math.isfinite(v) for v in parts.values())
         history.append(parts)
     first, last = history[0], history[-1]
@@ -144,11 +146,11 @@ def test_train_step_changes_the_weights_and_returns_floats():
     pairs = make_pairset(identities=2, postures=2, samples=1)
     cfg = tiny_config()
     model, objective = _build(cfg)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    run = Run.start(objective, cfg)
     before = _state(model)
-    parts = train_step(model, objective, optimizer, pairs.batch(torch.arange(4)), PROFILES["gentle"], cfg, 0, 1e-3)
+    parts = train_step(objective, pairs.batch(torch.arange(4)), 0, 1e-3, run)
     assert all(type(v) is float for v in parts.values())
-    assert optimizer.param_groups[0]["lr"] == 1e-3
+    assert run.optimizer.param_groups[0]["lr"] == 1e-3
     after = model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
@@ -161,7 +163,7 @@ def test_fit_is_deterministic(tmp_path, train_set, val_set):
     results, states = [], []
     for name in ("a", "b"):
         model, objective = _build(cfg)
-        results.append(fit(model, objective, train_set, val_set, cfg, tmp_path / name))
+        results.append(fit(objective, train_set, val_set, cfg, tmp_path / name))
         states.append(_state(model))
     _assert_same_state(*states)
     assert results[0] == results[1]
@@ -177,20 +179,20 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, trai
     per_epoch = len(identity_batches(train_set.identity, 2, 2, 0, 0))
 
     model_a, objective_a = _build(cfg)
-    result_a = fit(model_a, objective_a, train_set, val_set, cfg, tmp_path / "a")
+    result_a = fit(objective_a, train_set, val_set, cfg, tmp_path / "a")
 
     def interrupt(step):
         raise Interrupted(step)
 
     model_b, objective_b = _build(cfg)
     with pytest.raises(Interrupted):
-        fit(model_b, objective_b, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=interrupt)
+        fit(objective_b, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=interrupt)
     assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == per_epoch
 
     resumed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
     model_c, objective_c = _build(resumed)
     steps = []
-    result_c = fit(model_c, objective_c, train_set, val_set, resumed, tmp_path / "b", on_checkpoint=steps.append)
+    result_c = fit(objective_c, train_set, val_set, resumed, tmp_path / "b", on_checkpoint=steps.append)
 
     assert steps == [2 * per_epoch]  # only the second epoch ran again
     _assert_same_state(_state(model_a), _state(model_c))
@@ -206,11 +208,11 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, trai
 def test_resume_of_a_finished_run_trains_no_further(tmp_path, train_set, val_set):
     cfg = tiny_config(epochs=1)
     model, objective = _build(cfg)
-    first = fit(model, objective, train_set, val_set, cfg, tmp_path)
+    first = fit(objective, train_set, val_set, cfg, tmp_path)
     trained = _state(model)
     resumed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
     model2, objective2 = _build(resumed)
-    again = fit(model2, objective2, train_set, val_set, resumed, tmp_path, on_checkpoint=pytest.fail)
+    again = fit(objective2, train_set, val_set, resumed, tmp_path, on_checkpoint=pytest.fail)
     assert again == first
     _assert_same_state(trained, _state(model2))
 
@@ -218,10 +220,10 @@ def test_resume_of_a_finished_run_trains_no_further(tmp_path, train_set, val_set
 def test_resume_without_last_checkpoint_starts_from_scratch(tmp_path, train_set, val_set):
     cfg = tiny_config(epochs=1)
     model, objective = _build(cfg)
-    plain = fit(model, objective, train_set, val_set, cfg, tmp_path / "plain")
+    plain = fit(objective, train_set, val_set, cfg, tmp_path / "plain")
     resumed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
     model2, objective2 = _build(resumed)
-    fresh = fit(model2, objective2, train_set, val_set, resumed, tmp_path / "fresh")
+    fresh = fit(objective2, train_set, val_set, resumed, tmp_path / "fresh")
     assert fresh == plain
     _assert_same_state(_state(model), _state(model2))
 
@@ -251,7 +253,7 @@ def test_nan_inputs_stop_fit_naming_the_step_and_keep_earlier_checkpoints(tmp_pa
 
     model, objective = _build(cfg)
     with pytest.raises(NonFiniteLossError) as caught:
-        fit(model, objective, train_set, val_set, cfg, tmp_path, on_checkpoint=remember)
+        fit(objective, train_set, val_set, cfg, tmp_path, on_checkpoint=remember)
     message = str(caught.value)
     assert f"step {poisoned_step}" in message
     for name in LOSS_PARTS:
@@ -267,17 +269,18 @@ def test_nan_inputs_stop_fit_naming_the_step_and_keep_earlier_checkpoints(tmp_pa
 
 def test_infinite_loss_at_the_first_step_writes_no_checkpoint(tmp_path, train_set, val_set):
     cfg = tiny_config()
-    model, real_objective = _build(cfg)
+    model, _ = _build(cfg)
 
-    def objective(batch):
-        parts = real_objective(batch)
-        if model.training:
-            parts["loss"] = parts["loss"] * float("inf")
-        return parts
+    class InfiniteInTraining(MultiTaskObjective):
+        def __call__(self, batch):
+            parts = super().__call__(batch)
+            if model.training:
+                parts["loss"] = parts["loss"] * float("inf")
+            return parts
 
     before = _parameters(model)
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 0: supcon=.*loss=inf"):
-        fit(model, objective, train_set, val_set, cfg, tmp_path)
+        fit(InfiniteInTraining(model, cfg.loss), train_set, val_set, cfg, tmp_path)
     assert not (tmp_path / "last.pt").exists() and not (tmp_path / "best.pt").exists()
     _assert_same_state(before, _parameters(model))
 
@@ -285,51 +288,60 @@ def test_infinite_loss_at_the_first_step_writes_no_checkpoint(tmp_path, train_se
 def test_non_finite_gradient_leaves_the_weights_unchanged():
     pairs = make_pairset(identities=2, postures=2, samples=1)
     cfg = tiny_config()
-    model, real_objective = _build(cfg)
+    model, _ = _build(cfg)
     weight = next(model.parameters())
 
-    def objective(batch):
-        parts = real_objective(batch)
-        # value 0 (the loss stays finite) but an infinite derivative: sqrt'(0) = inf, times 0 is nan
-        parts["loss"] = parts["loss"] + 0.0 * torch.sqrt(weight - weight.detach()).sum()
-        return parts
+    class InfiniteDerivative(MultiTaskObjective):
+        def __call__(self, batch):
+            parts = super().__call__(batch)
+            # value 0 (the loss stays finite) but an infinite derivative: sqrt'(0) = inf, times 0 is nan
+            parts["loss"] = parts["loss"] + 0.0 * torch.sqrt(weight - weight.detach()).sum()
+            return parts
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    objective = InfiniteDerivative(model, cfg.loss)
+    run = Run.start(objective, cfg)
     before = _parameters(model)
     with pytest.raises(NonFiniteLossError, match=r"non-finite gradient at step 3 \(loss parts: supcon="):
-        train_step(model, objective, optimizer, pairs.batch(torch.arange(4)), PROFILES["none"], cfg, 3, 1e-3)
+        train_step(objective, pairs.batch(torch.arange(4)), 3, 1e-3, run)
     _assert_same_state(before, _parameters(model))
-    assert not optimizer.state  # AdamW never stepped
+    assert not run.optimizer.state  # AdamW never stepped
 
 
 # --- validation ----------------------------------------------------------------------------------
 
 
-def test_validate_returns_finite_metrics_in_range(train_set, val_set):
+def test_validate_scores_the_embeddings_losses_and_reconstructions_of_the_whole_part(train_set, val_set):
     cfg = tiny_config()
     model, objective = _build(cfg)
     model.train()
-    metrics = validate(model, objective, val_set)
+    metrics = validate(objective, val_set)
     assert model.training  # mode restored
     assert {"loss", "ssim", "posture_acc", "auc", "eer"} <= set(metrics)
     assert {f"loss_{k}" for k in LOSS_PARTS if k != "loss"} <= set(metrics)
     assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), metrics
-    assert metrics["loss"] > 0
-    assert -1.0 <= metrics["ssim"] <= 1.0
-    for name in ("posture_acc", "auc", "eer"):
-        assert 0.0 <= metrics[name] <= 1.0
-    assert metrics["posture_acc"] * len(val_set) == pytest.approx(round(metrics["posture_acc"] * len(val_set)))
-
+    # the same numbers computed here by hand, in eval mode on the whole part at once
     model.eval()
-    assert validate(model, objective, val_set)["ssim"] == metrics["ssim"]  # validate always runs in eval mode
+    batch = val_set.batch(torch.arange(len(val_set)))
+    with torch.no_grad():
+        out = objective.forward(batch)
+        parts = objective.parts(out, batch)
+    n = len(val_set)
+    emb_in, emb_target = out.emb[:n], out.emb[n:]
+    scores = cosine_pair_scores(emb_in.numpy(), emb_target.numpy()).ravel()
+    genuine = (val_set.identity[:, None] == val_set.identity[None, :]).numpy().ravel()
+    assert metrics["auc"] == pytest.approx(roc_auc_score(genuine, scores), abs=1e-6)
+    assert metrics["loss"] == pytest.approx(float(parts["loss"]), rel=1e-4)
+    assert metrics["ssim"] == pytest.approx(float(ssim_per_sample(out.recon, batch["target"]).mean()), rel=1e-5)
+    assert metrics["posture_acc"] == int((out.posture_logits[:n].argmax(1) == val_set.posture).sum()) / n
+    assert validate(objective, val_set)["ssim"] == metrics["ssim"]  # validate always runs in eval mode
     assert not model.training
 
 
 def test_validate_metrics_do_not_depend_on_the_batch_size(val_set):
     cfg = tiny_config()
     model, objective = _build(cfg)
-    whole = validate(model, objective, val_set)
-    chunked = validate(model, objective, val_set, batch_size=3)
+    whole = validate(objective, val_set)
+    chunked = validate(objective, val_set, batch_size=3)
     for name in ("ssim", "posture_acc", "loss_charbonnier", "loss_posture"):
         assert chunked[name] == pytest.approx(whole[name], rel=1e-4, abs=1e-6), name
     # an untrained network maps every face to nearly the same embedding (cosines within 1e-5 of
@@ -345,7 +357,7 @@ def test_validate_posture_accuracy_counts_argmax_hits(val_set):
         model.eval()
         logits = model(val_set.batch(torch.arange(len(val_set)))["input"], decode=False).posture_logits
     expected = float((logits.argmax(1) == val_set.posture).float().mean())
-    assert validate(model, objective, val_set)["posture_acc"] == pytest.approx(expected)
+    assert validate(objective, val_set)["posture_acc"] == pytest.approx(expected)
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
@@ -362,9 +374,7 @@ def trained(tmp_path_factory, train_set, val_set):
     try:
         model, objective = _build(cfg)
         states = {}
-        result = fit(
-            model, objective, train_set, val_set, cfg, out, on_checkpoint=lambda s: states.update({s: _state(model)})
-        )
+        result = fit(objective, train_set, val_set, cfg, out, on_checkpoint=lambda s: states.update({s: _state(model)}))
     finally:
         torch.set_num_threads(threads)
     return out, cfg, result, states
@@ -439,7 +449,7 @@ def test_dvclive_tracker_logs_metrics_and_plots_without_dvc_yaml(tmp_path, train
     cfg = tiny_config(epochs=1, val_every=0.4)
     model, objective = _build(cfg)
     tracker = Tracker(tmp_path / "live")
-    fit(model, objective, train_set, val_set, cfg, tmp_path / "out", tracker=tracker)
+    fit(objective, train_set, val_set, cfg, tmp_path / "out", tracker=tracker)
 
     metrics = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert -1.0 <= metrics["val"]["ssim"] <= 1.0
@@ -470,15 +480,13 @@ def test_tracker_summary_keeps_the_last_logged_step(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "live" / "metrics.json").read_text())["step"] == 5
 
 
-def test_resume_refuses_changed_params(tmp_path):
-    from thz.config import ConfigError
-    from thz.train.loop import check_resumable
-
+def test_resume_refuses_changed_params_but_not_execution_settings(tmp_path):
     cfg = tiny_config()
     stored = config_to_dict(cfg)
-    check_resumable(stored, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True)), tmp_path)
+    execution = dataclasses.replace(cfg.train, resume=True, threads=1, nproc=2)
+    check_resumable(stored, dataclasses.replace(cfg, train=execution), tmp_path / "last.pt")
     changed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, select_metric="loss"))
-    with pytest.raises(ConfigError, match=r"last.pt.*train.select_metric|train.select_metric"):
+    with pytest.raises(ConfigError, match=r"last.pt: cannot resume, .*: train.select_metric$"):
         check_resumable(stored, changed, tmp_path / "last.pt")
 
 
@@ -490,11 +498,11 @@ def test_resume_ignores_params_the_run_does_not_read():
         distill=dataclasses.replace(cfg.distill, rkd_angle=0.0),
         train=dataclasses.replace(cfg.train, epochs=9),
     )
-    with pytest.raises(loop.ConfigError, match=r"distill.rkd_angle, .*train.epochs|train.epochs, .*distill"):
-        loop.check_resumable(stored, changed, "last.pt")
-    loop.check_resumable(stored, changed, "last.pt", unread=("distill", "train.epochs"))  # e.g. the teacher
-    with pytest.raises(loop.ConfigError, match="train.epochs"):
-        loop.check_resumable(stored, changed, "last.pt", unread=("distill",))
+    with pytest.raises(ConfigError, match=r"differ from the interrupted run: train.epochs, distill.rkd_angle$"):
+        check_resumable(stored, changed, "last.pt")
+    check_resumable(stored, changed, "last.pt", unread=("distill", "train.epochs"))  # e.g. the teacher
+    with pytest.raises(ConfigError, match=r"run: train.epochs$"):
+        check_resumable(stored, changed, "last.pt", unread=("distill",))
 
 
 def test_equal_checkpoints_are_equal_bytes_whatever_the_file_name(tmp_path):

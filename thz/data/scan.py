@@ -326,3 +326,29 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     for column in ("concealed", "pair_exact"):
         frame[column] = frame[column].astype(str).str.lower().eq("true")
     return frame
+
+
+def data_counts(manifest: pd.DataFrame, problems: list[Problem]) -> dict[str, int]:
+    """What the scan found, for metrics/data.json (`dvc metrics diff` shows a data change)."""
+    concealed = manifest.concealed.astype(bool)
+    return {
+        "images": int(len(manifest)),
+        "concealed": int(concealed.sum()),
+        "unconcealed": int((~concealed).sum()),
+        "identities": int(manifest.identity.nunique()),
+        "exact_pairs": int((concealed & manifest.pair_exact.astype(bool)).sum()),
+        "with_visible": int((manifest.visible != "").sum()),
+        "problems": int(len(problems)),
+    }
+
+
+def report_problems(problems: list[Problem], listed_in: Path, shown: int = 20) -> None:
+    """Print what a non-strict scan skipped: counts per kind and the first `shown` problems."""
+    if not problems:
+        return
+    kinds = Counter(p.kind for p in problems)
+    print(f"skipped what {len(problems)} problem(s) concern (data.strict is false): {dict(sorted(kinds.items()))}")
+    for problem in problems[:shown]:
+        print(f"  - {problem}")
+    if len(problems) > shown:
+        print(f"  ... {len(problems) - shown} more in {listed_in}")

@@ -9,12 +9,14 @@ explicitly, optionally as K folds of test identities; negatives are drawn inside
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from thz.config import ConfigError, SplitConfig
 from thz.data.triplet_csv import TRIPLET_COLUMNS, VISIBLE_COLUMNS
+from thz.files import atomic_directory
 
 PARTS = ("train", "val", "test")
 MIN_IDENTITIES_PER_PART = {"train": 2, "val": 2, "test": 2}  # a negative needs another identity
@@ -120,3 +122,30 @@ def make_triplets(images: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
     table = pd.DataFrame(rows, columns=[*TRIPLET_COLUMNS, *VISIBLE_COLUMNS])
     has_visible = (images.visible.astype(str) != "").any()
     return table if has_visible else table[list(TRIPLET_COLUMNS)]
+
+
+def write_folds(manifest: pd.DataFrame, splits: list[IdentitySplit], out: Path, seed: int) -> dict:
+    """Write out/fold_k/{train,val,test}.csv (published-format triplets) and images.csv (one row per
+    image with its part) for every fold, all or nothing; return the record for metrics/split.json:
+    fold 0's identity lists and counts, and every fold's lists when there are several."""
+    image_counts = []
+    with atomic_directory(out) as tmp:
+        for fold, split in enumerate(splits):
+            images = assign_parts(manifest, split)
+            (tmp / f"fold_{fold}").mkdir()
+            images.to_csv(tmp / f"fold_{fold}" / "images.csv", index=False)
+            for code, part in enumerate(PARTS):
+                triplets = make_triplets(images[images.split == part], np.random.default_rng([seed, fold, code]))
+                triplets.to_csv(tmp / f"fold_{fold}" / f"{part}.csv", index=False)
+            counts = images.groupby("split").size().to_dict()
+            image_counts.append({p: int(counts.get(p, 0)) for p in PARTS})
+            print(
+                f"fold {fold}: "
+                + ", ".join(f"{p} {len(getattr(split, p))} identities / {counts.get(p, 0)} images" for p in PARTS)
+            )
+    record = {part: list(getattr(splits[0], part)) for part in PARTS}
+    record["n_identities"] = {part: len(getattr(splits[0], part)) for part in PARTS}
+    record["n_images"] = image_counts[0]
+    if len(splits) > 1:
+        record["folds"] = [{part: list(getattr(s, part)) for part in PARTS} for s in splits]
+    return record

@@ -10,9 +10,14 @@ the interval excludes 0 and the rank test gives p < 0.05.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from thz.config import ConfigError
 from thz.data.problems import DataError
 from thz.metrics.stats import bootstrap_mean_difference, mcnemar, wilcoxon_signed_rank
 
@@ -28,6 +33,42 @@ METRICS = {
     "lpips_predicted": ("LPIPS (predicted routing)", False),
 }
 ALPHA = 0.05
+MODELS = ("baseline", "teacher", "student")
+PAIRS = (("baseline", "student"), ("baseline", "teacher"), ("student", "teacher"))  # (a, b): b - a
+TABLES = ("metrics.json", "per_identity.csv", "per_sample.csv", "per_posture.csv", "roc.csv", "confusion.csv")
+
+
+def read_evaluations(eval_dir: Path, folds: list[int]) -> dict[tuple[int, str, str], object]:
+    """(fold, model, file name) -> the evaluate stage's metrics dict or table, for every fold run."""
+
+    def read(fold: int, model: str, name: str):
+        path = eval_dir / f"fold_{fold}" / model / name
+        if not path.is_file():
+            raise ConfigError(f"'{path}' not found: the evaluate stage has not run (dvc repro evaluate@{fold}-{model})")
+        return json.loads(path.read_text()) if name.endswith(".json") else pd.read_csv(path)
+
+    return {(k, m, name): read(k, m, name) for k in folds for m in MODELS for name in TABLES}
+
+
+@dataclass
+class Comparison:
+    """Every pair of models compared over the identities of all folds run."""
+
+    folds: list[int]
+    metrics: dict[int, dict[str, dict]]  # fold -> model -> the evaluate stage's metrics.json
+    per_identity: dict[str, pd.DataFrame]  # model -> pooled over folds
+    per_sample: dict[str, pd.DataFrame]
+    pairs: dict[str, dict]  # "b_vs_a" -> compare_pair's result
+
+
+def compare_models(evaluations: dict, folds: list[int], seed: int) -> Comparison:
+    per_identity = {
+        m: pool_folds({k: evaluations[k, m, "per_identity.csv"] for k in folds}, "identity") for m in MODELS
+    }
+    per_sample = {m: pool_folds({k: evaluations[k, m, "per_sample.csv"] for k in folds}, "path") for m in MODELS}
+    pairs = {f"{b}_vs_{a}": compare_pair(a, b, per_identity, per_sample, seed=seed) for a, b in PAIRS}
+    metrics = {k: {m: evaluations[k, m, "metrics.json"] for m in MODELS} for k in folds}
+    return Comparison(folds, metrics, per_identity, per_sample, pairs)
 
 
 def pool_folds(per_fold: dict[int, pd.DataFrame], key: str) -> pd.DataFrame:

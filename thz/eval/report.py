@@ -13,8 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from thz.eval.compare import describe, smallest_wilcoxon_p
-from thz.files import write_text
+from thz.data.naming import POSTURES
+from thz.eval.compare import MODELS, Comparison, average_roc, describe, smallest_wilcoxon_p
+from thz.eval.figures import confusion_matrices, per_posture_bars, roc_curves
+from thz.files import write_csv, write_text
+from thz.metrics.grouping import group_means
+from thz.metrics.posture import posture_metrics
 
 # (key in compare.json's cross_validation, label, path in an evaluate metrics.json)
 MAIN_COLUMNS = (
@@ -237,3 +241,37 @@ def write_report(
     markdown = build_markdown(metrics_by_fold, comparisons, figures, folds_total)
     write_text(out_dir / "report.md", markdown)
     write_text(out_dir / "report.html", markdown_to_html(markdown, out_dir))
+
+
+def write_report_folder(out: Path, evaluations: dict, comparison: Comparison, folds_total: int) -> None:
+    """The compare stage's report folder: the pooled per-identity table, the figures over all
+    folds run, report.md and the self-contained report.html."""
+    folds = comparison.folds
+    write_csv(
+        out / "per_identity.csv",
+        pd.concat([t.assign(model=m) for m, t in comparison.per_identity.items()], ignore_index=True),
+    )
+    title = "Test ROC" if len(folds) == 1 else f"Test ROC, mean over {len(folds)} folds"
+    roc_curves({m: average_roc([evaluations[k, m, "roc.csv"] for k in folds]) for m in MODELS}, out / "roc.png", title)
+    to_index = {name: i for i, name in enumerate(POSTURES)}
+    confusions = {}
+    for m in MODELS:
+        c = pd.concat([evaluations[k, m, "confusion.csv"] for k in folds], ignore_index=True)
+        confusions[m] = np.asarray(posture_metrics(c.actual.map(to_index), c.predicted.map(to_index))["confusion"])
+    confusion_matrices(confusions, out / "posture_confusion.png")
+    averaged = [c for c in evaluations[folds[0], MODELS[0], "per_posture.csv"].columns if c not in ("posture", "n")]
+    per_posture = {m: group_means(t, "posture", averaged) for m, t in comparison.per_sample.items()}
+    per_posture_bars(per_posture, "ssim_predicted", out / "ssim_per_posture.png")
+    per_posture_bars(per_posture, "verification_auc", out / "auc_per_posture.png")
+    every = "" if len(folds) == 1 else f", all {len(folds)} folds"
+    figures = {
+        f"ROC curves{every}": "roc.png",
+        f"Posture confusion{every}": "posture_confusion.png",
+        f"Reconstruction SSIM per posture{every}": "ssim_per_posture.png",
+        f"Verification AUC per posture (probes of that posture){every}": "auc_per_posture.png",
+    }
+    shown = folds[0]
+    for m in MODELS:
+        figures[f"{m}: embeddings (fold {shown})"] = f"../eval/fold_{shown}/{m}/embedding_map.png"
+        figures[f"{m}: reconstructions (fold {shown})"] = f"../eval/fold_{shown}/{m}/reconstruction_grid.png"
+    write_report(out, comparison.metrics, comparison.pairs, figures, folds_total)

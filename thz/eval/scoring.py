@@ -1,25 +1,17 @@
-"""Evaluate one trained model on held-out identities: predict once, then score with pure functions.
-
-`predict` runs the network over a part (THz only for a THz-only network; a teacher also gets the
-visible images) under both MoE routings: oracle (the true posture picks the expert, the published
-protocol) and predicted (the network's own posture, real use). `score` turns the predictions into
-one nested metrics dict, with the same keys for every model so that `dvc metrics diff` lines them
+"""Score one trained model's predictions (thz.eval.predictions) with pure functions: `score` turns
+them into one nested metrics dict, with the same keys for every model so that `dvc metrics diff` lines them
 up, plus a per-sample table from which every per-identity and per-posture table is grouped.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from thz.data.dataset import PairSet
 from thz.data.naming import POSTURES
-from thz.losses.objective import model_inputs
+from thz.eval.predictions import ROUTINGS, Predictions
 from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.decisions import accuracy_at_threshold, eer_threshold, triplet_ranking_accuracy
 from thz.metrics.grouping import group_means
@@ -27,59 +19,7 @@ from thz.metrics.posture import posture_metrics
 from thz.metrics.separability import separability
 from thz.metrics.verification import compute_eer, cosine_pair_scores, verification_metrics
 
-ROUTINGS = ("oracle", "predicted")
 RECON_METRICS = ("ssim", "psnr", "mae", "lpips")
-
-
-@dataclass
-class Predictions:
-    """Everything scored later, for N concealed test images and their unconcealed targets."""
-
-    identity: np.ndarray  # (N,) identity names
-    posture: np.ndarray  # (N,) true posture classes
-    paths: tuple[str, ...]  # the concealed inputs
-    probe: np.ndarray  # (N, D) embeddings of the concealed inputs
-    gallery: np.ndarray  # (N, D) embeddings of their unconcealed targets
-    logits: np.ndarray  # (N, 5) posture logits of the concealed inputs
-    targets: torch.Tensor  # (N, 1, H, W) unconcealed images in [0, 1]
-    recon: dict[str, torch.Tensor]  # routing -> (N, 1, H, W) reconstructions
-
-    @cached_property
-    def pair_scores(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine scores of every concealed probe against every unconcealed gallery image, and
-        whether each pair is genuine (same identity); both (N, N). Computed once, used by every score."""
-        return cosine_pair_scores(self.probe, self.gallery), self.identity[:, None] == self.identity[None, :]
-
-
-@torch.no_grad()
-def predict(model, data: PairSet, batch_size: int = 128) -> Predictions:
-    """The model in eval mode over `data`; encoder outputs once per routing (cheap at test sizes)."""
-    model.eval()
-    probe, gallery, logits, targets = [], [], [], []
-    recon: dict[str, list[torch.Tensor]] = {r: [] for r in ROUTINGS}
-    for start in range(0, len(data), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(data)))
-        batch = data.batch(index)
-        n = len(index)
-        images, posture, visible = model_inputs(model, batch)
-        for routing in ROUTINGS:
-            out = model(images, posture, decode=n, routing=routing, visible=visible)
-            recon[routing].append(out.recon.float())
-        probe.append(out.emb[:n])
-        gallery.append(out.emb[n:])
-        logits.append(out.posture_logits[:n])
-        targets.append(batch["target"])
-    names = np.asarray(data.identities)[data.identity.numpy()]
-    return Predictions(
-        identity=names,
-        posture=data.posture.numpy(),
-        paths=data.paths,
-        probe=torch.cat(probe).float().numpy(),
-        gallery=torch.cat(gallery).float().numpy(),
-        logits=torch.cat(logits).float().numpy(),
-        targets=torch.cat(targets),
-        recon={r: torch.cat(v) for r, v in recon.items()},
-    )
 
 
 def val_threshold(pred: Predictions) -> float:

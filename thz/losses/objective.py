@@ -3,7 +3,7 @@
 Each returns a dict with "loss" (the weighted total) and each part, so the engine can log all of
 them. `MultiTaskObjective` is the task objective of every network (baseline, teacher, student):
 verification ("supcon" or "triplet"), "posture", "recon" and its terms ("charbonnier", "ssim",
-"gradient", "lpips") and "moe_balance". Each image is encoded once: concealed inputs and their
+"gradient", "lpips"). Each image is encoded once: concealed inputs and their
 unconcealed targets go through the encoder together; only the inputs are decoded. A teacher also
 gets the visible images of the same captures.
 
@@ -55,24 +55,49 @@ def model_inputs(model: nn.Module, batch: dict[str, torch.Tensor], anchors_only:
     return images, posture, torch.cat([batch[f"visible_{k}"] for k in keys])
 
 
-class MultiTaskObjective:
+class Objective:
+    """What the training loop asks of every objective: the network it trains (`model`), the task
+    objective that validation scores (`task_objective`), the trainable modules besides the model
+    (`extra_modules`: saved in last.pt, optimised with the model), every module a step runs
+    (`networks`: placed on the device), and a call on a batch returning the loss parts with the
+    weighted total under "loss"."""
+
+    @property
+    def task_objective(self) -> MultiTaskObjective:
+        raise NotImplementedError
+
+    @property
+    def model(self) -> nn.Module:
+        return self.task_objective.model
+
+    def extra_modules(self) -> dict[str, nn.Module]:
+        return {}
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {**self.task_objective.networks(), **self.extra_modules()}
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class MultiTaskObjective(Objective):
     """Verification (SupCon or triplet on identity labels over inputs and targets), posture
     (label-smoothed cross-entropy on all images), reconstruction of the target from the input."""
 
     def __init__(self, model: nn.Module, cfg: LossConfig, perceptual=None):
-        self.model, self.cfg = model, cfg
+        self._model, self.cfg = model, cfg
         self.perceptual = perceptual if cfg.lpips > 0 else None
+
+    @property
+    def model(self) -> nn.Module:
+        return self._model
 
     @property
     def task_objective(self) -> MultiTaskObjective:
         return self
 
-    def extra_modules(self) -> dict[str, nn.Module]:
-        """Trainable modules besides the model (none here)."""
-        return {}
-
     def networks(self) -> dict[str, nn.Module]:
-        """Every module a step runs (for device and memory-layout placement), the LPIPS network too."""
+        """The model and the LPIPS network (for device and memory-layout placement)."""
         return {"model": self.model, **({"perceptual": self.perceptual} if self.perceptual is not None else {})}
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -104,7 +129,6 @@ class MultiTaskObjective:
             parts["triplet"] = triplet_loss(emb, labels, cfg.triplet_margin)
         parts["posture"] = F.cross_entropy(out.posture_logits.float(), posture, label_smoothing=cfg.label_smoothing)
         parts.update(self.recon_parts(out.recon, batch["target"]))
-        parts["moe_balance"] = out.moe.balance_loss
         parts["loss"] = (
             cfg.supcon * parts.get("supcon", parts.get("triplet"))
             + cfg.posture * parts["posture"]
@@ -120,7 +144,7 @@ class MultiTaskObjective:
         return parts
 
 
-class MaskedReconstructionObjective:
+class MaskedReconstructionObjective(Objective):
     """Curriculum phase 1: hide `ratio` of the `patch` x `patch` squares of every THz image (concealed
     and unconcealed alike) and reconstruct the whole image through the posture experts; no labels
     but the posture that routes the decoder. Trains the encoder (and decoder) before any task head."""
@@ -131,12 +155,6 @@ class MaskedReconstructionObjective:
     @property
     def task_objective(self) -> MultiTaskObjective:
         return self.task
-
-    def extra_modules(self) -> dict[str, nn.Module]:
-        return {}
-
-    def networks(self) -> dict[str, nn.Module]:
-        return self.task.networks()
 
     def keep_mask(self, like: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) 1 where pixels stay, 0 in hidden squares; drawn from the global RNG (the engine
@@ -159,7 +177,7 @@ class MaskedReconstructionObjective:
             return parts
 
 
-class DistillationObjective:
+class DistillationObjective(Objective):
     """The student's task objective plus distillation from a teacher (see thz.losses.distill).
 
     A frozen teacher runs in eval mode without gradients, on only the rows the terms need; a joint

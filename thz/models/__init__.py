@@ -13,7 +13,7 @@ from thz.models.heads import EmbeddingHead, SpatialReduction
 from thz.models.moe_unet import MoEOutput, PostureExperts
 from thz.models.multitask import MultiTaskNet, NetOutput
 
-__all__ = ["MoEOutput", "MultiTaskNet", "NetOutput", "build_model", "check_input_size", "count_parameters"]
+__all__ = ["MoEOutput", "MultiTaskNet", "NetOutput", "build_model", "count_parameters"]
 
 
 def build_model(cfg: ModelConfig, teacher: TeacherConfig | None = None) -> MultiTaskNet:
@@ -40,17 +40,6 @@ def build_model(cfg: ModelConfig, teacher: TeacherConfig | None = None) -> Multi
         fusion=fusion,
         latent_dropout=cfg.dropout,
     )
-
-
-def check_input_size(cfg: ModelConfig, image_size: int) -> None:
-    """The encoder halves the size four times and the conv reduction needs a 4x4 bottleneck."""
-    if image_size % 16:
-        raise ConfigError(f"data.image_size = {image_size}: the network needs a multiple of 16")
-    if cfg.reduction == "conv" and image_size != 64:
-        raise ConfigError(
-            f"data.image_size = {image_size} with model.reduction = conv: the 4x4 conv reduction "
-            "needs 64 px images; use model.reduction: pool for other sizes"
-        )
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -18,7 +18,6 @@ from thz.models.blocks import ResidualDenseBlock, UpStep
 
 class MoEOutput(NamedTuple):
     gate_weights: torch.Tensor  # (B, E), rows sum to 1 (one-hot for hard routing)
-    balance_loss: torch.Tensor  # scalar auxiliary loss (0 for hard routing)
 
 
 class ExpertDecoder(nn.Module):
@@ -62,9 +61,7 @@ class PostureExperts(nn.Module):
         if gate is not None:
             outs = torch.stack([expert(features) for expert in self.experts], dim=1)  # (B, E, 1, H, W)
             recon = (gate[:, :, None, None, None] * outs).sum(dim=1)
-            # Switch-style balance: E * sum_e (mean gate_e * fraction routed to e); 1 when uniform
-            fraction = torch.bincount(gate.argmax(1), minlength=n).float() / batch
-            return recon, MoEOutput(gate, n * (gate.mean(0) * fraction).sum())
+            return recon, MoEOutput(gate)
         if route is None:
             raise ValueError("PostureExperts needs a route (hard routing) or a gate (soft routing)")
         recon = None
@@ -81,4 +78,4 @@ class PostureExperts(nn.Module):
                 recon = out.new_zeros((batch, *out.shape[1:]))
             recon = recon.index_copy(0, idx, out)
         one_hot = nn.functional.one_hot(route, n).float()
-        return recon, MoEOutput(one_hot, features[0].new_zeros(()))
+        return recon, MoEOutput(one_hot)

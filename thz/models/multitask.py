@@ -13,10 +13,11 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from thz.config import ModelConfig, choices
 from thz.models.heads import EmbeddingHead, SpatialReduction
 from thz.models.moe_unet import MoEOutput, PostureExperts
 
-ROUTINGS = ("oracle", "predicted", "soft")
+ROUTINGS = choices(ModelConfig, "moe_routing")
 
 
 class NetOutput(NamedTuple):

@@ -26,12 +26,12 @@ class Phase:
     frozen: tuple[str, ...]  # names of the network's top-level modules held fixed
 
 
-def plan_phases(tc: TrainConfig, joint_epochs: int | None = None) -> list[Phase]:
-    """The phases of one run, in order; the joint phase lasts `joint_epochs` (default train.epochs)."""
+def plan_phases(tc: TrainConfig) -> list[Phase]:
+    """The phases of one run, in order, without those of 0 epochs."""
     phases = [
         Phase("pretrain", tc.pretrain_epochs, TASK_HEADS),
         Phase("heads", tc.heads_epochs, ENCODER_MODULES),
-        Phase("joint", tc.epochs if joint_epochs is None else joint_epochs, ()),
+        Phase("joint", tc.epochs, ()),
     ]
     return [p for p in phases if p.epochs > 0]
 

@@ -22,27 +22,46 @@ from pathlib import Path
 import torch
 
 from thz.checkpoint import load_model
-from thz.config import Config, ConfigError, load_config
+from thz.config import Config, ConfigError, TrainConfig, config_to_dict, load_config
 from thz.data.dataset import load_pairs
 from thz.data.scan import read_manifest
 from thz.distributed import relaunch_under_torchrun, start, stop, under_torchrun
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.losses.perceptual import build_perceptual_loss
-from thz.models import build_model, check_input_size, count_parameters
+from thz.models import build_model, count_parameters
 from thz.runtime import seed_everything
 from thz.train.curriculum import Phase
 from thz.train.loop import fit
 from thz.train.tracking import Tracker
 
-VARIANTS = ("baseline", "teacher", "student")
-# train.* keys the teacher does not read (it has teacher.epochs and no curriculum); dvc.yaml lists
-# the others as the teacher's params, so varying these never retrains it (tests/test_config.py)
-NOT_READ_BY_TEACHER = ("epochs", "pretrain_epochs", "heads_epochs", "mask_ratio", "mask_patch")
-UNREAD = {
-    "baseline": ("teacher", "distill"),
-    "teacher": ("distill", *(f"train.{key}" for key in NOT_READ_BY_TEACHER)),
-    "student": ("teacher",),
+# What each variant reads from params.yaml: the one declaration, from which dvc.yaml's params of
+# train_<variant> follow (tests/test_dvc_params.py) and what a resume may change. The teacher has
+# teacher.epochs and no curriculum, so the student's epochs, curriculum and resume never retrain it.
+TASK = ("seed", "data", "model", "loss", "augment")
+NOT_READ_BY_TEACHER = ("epochs", "pretrain_epochs", "heads_epochs", "mask_ratio", "mask_patch", "resume")
+READS = {
+    "baseline": (*TASK, "train"),
+    "teacher": (*TASK, "teacher", *(f"train.{f.name}" for f in dataclasses.fields(TrainConfig))),
+    "student": (*TASK, "train", "distill"),
 }
+READS["teacher"] = tuple(k for k in READS["teacher"] if k.removeprefix("train.") not in NOT_READ_BY_TEACHER)
+VARIANTS = tuple(READS)
+
+
+def dotted_keys(entries: tuple[str, ...]) -> set[str]:
+    """Sections and dotted keys as the set of dotted keys they cover (a top-level key stays itself)."""
+    sections = config_to_dict(Config())
+    keys = set()
+    for entry in entries:
+        value = sections.get(entry)
+        keys |= {f"{entry}.{k}" for k in value} if isinstance(value, dict) else {entry}
+    return keys
+
+
+def unread(variant: str) -> tuple[str, ...]:
+    """Keys another variant reads and this one does not: they may change before this one resumes."""
+    others = set().union(*(dotted_keys(READS[v]) for v in VARIANTS if v != variant))
+    return tuple(sorted(others - dotted_keys(READS[variant])))
 
 
 def train_variant(
@@ -51,7 +70,6 @@ def train_variant(
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     cfg = load_config(params)
-    check_input_size(cfg.model, cfg.data.image_size)
     if cfg.train.nproc > 1 and not under_torchrun():
         raise SystemExit(relaunch_under_torchrun(cfg.train.nproc))
     workers = start(cfg.train.device, cfg.train.threads)
@@ -89,7 +107,7 @@ def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, te
     tracker = Tracker(live, resume=cfg.train.resume)
     started = time.perf_counter()
     result = fit(
-        model, objective, train, val, cfg, out, tracker, phases=phases, unread=UNREAD[variant], workers=workers
+        objective, train, val, cfg, out, phases=phases, unread=unread(variant), tracker=tracker, workers=workers
     )
     if not workers.is_main:
         return

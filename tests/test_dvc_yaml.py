@@ -1,5 +1,6 @@
-"""dvc.yaml's code deps follow from the imports: every thz module a stage runs is a dep of that
-stage (an edit re-runs it), and every thz dep is something the stage runs (no needless re-runs)."""
+"""dvc.yaml follows from the code: a stage's code deps from its imports (every thz module it runs
+is a dep, so an edit re-runs it, and nothing else is, so nothing re-runs needlessly), and a
+training stage's params from what its variant reads (thz.train.variants.READS)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from thz.train.variants import READS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,3 +90,13 @@ def test_stage_code_deps_are_exactly_what_it_imports(name):
 def test_the_import_walk_sees_function_level_imports():
     # thz.checkpoint.load_model imports thz.models inside the function (to keep the module light)
     assert Path("thz/models/multitask.py") in imported_files("thz.checkpoint")
+
+
+@pytest.mark.parametrize("variant", list(READS))
+def test_training_stage_params_are_what_the_variant_reads(variant):
+    stage = _stages()[f"train_{variant}"]
+    assert sorted(stage["params"]) == sorted(READS[variant])
+
+
+def test_the_student_depends_on_its_teacher():
+    assert "models/fold_${item}/teacher" in _stages()["train_student"]["deps"]

@@ -1,0 +1,74 @@
+"""Evaluate one trained model on the test identities of its fold, as the evaluate stage does:
+predict once, score (thz.eval.scoring) and write every file the stage versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from thz.checkpoint import load_model
+from thz.config import Config, ConfigError
+from thz.data.dataset import load_pairs
+from thz.data.naming import POSTURES
+from thz.data.scan import read_manifest
+from thz.eval.figures import embedding_map, reconstruction_grid
+from thz.eval.predictions import predict
+from thz.eval.scoring import per_identity_table, roc_table, sample_columns, score, val_threshold
+from thz.files import write_csv, write_json
+from thz.losses.perceptual import PerceptualLoss, load_lpips
+from thz.metrics.grouping import group_means
+
+# metrics.json says why LPIPS is missing without this machine's paths (the full message is printed)
+LPIPS_MISSING = "no VGG16 ImageNet weights (vgg16-397923af.pth in $TORCH_HOME/hub/checkpoints or loss.lpips_weights)"
+
+
+def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Config) -> dict:
+    """Write metrics.json (the same keys for every model), the per-sample, per-identity and
+    per-posture tables, the ROC and confusion tables for DVC plots, a 2-D map of the embeddings
+    and a reconstruction grid per posture (PNG) into `out`; return the metrics. The decision
+    threshold comes from the validation identities. A THz-only model reads THz images only; a
+    teacher also its visible ones."""
+    try:
+        model, model_cfg = load_model(model_path)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(f"cannot load the model to evaluate: {err}") from None
+    visible = "visible" in model.modalities
+    images = read_manifest(images_csv)
+    size = model_cfg.data.image_size
+    test, val = (load_pairs(images, part, size, visible=visible, strict=cfg.data.strict) for part in ("test", "val"))
+    lpips_module, lpips_reason = load_lpips(cfg.loss.lpips_weights)
+    if lpips_module is None:
+        print(f"LPIPS recorded as missing: {lpips_reason}")
+    perceptual = PerceptualLoss(lpips_module) if lpips_module is not None else None
+    threshold = val_threshold(predict(model, val))
+    pred = predict(model, test)
+    metrics, table = score(pred, threshold, perceptual, LPIPS_MISSING, seed=cfg.seed)
+    write_json(out / "metrics.json", metrics)
+    write_csv(out / "per_sample.csv", table)
+    write_csv(out / "per_identity.csv", per_identity_table(pred, table))
+    write_csv(out / "per_posture.csv", group_means(table, "posture", sample_columns(table)))
+    write_csv(out / "roc.csv", roc_table(pred))
+    predicted = pred.logits.argmax(axis=1)
+    confusion = pd.DataFrame({"actual": [POSTURES[p] for p in pred.posture], "predicted": np.take(POSTURES, predicted)})
+    write_csv(out / "confusion.csv", confusion)
+    name = model_path.parent.name
+    embedding_map(pred.probe, pred.gallery, pred.identity, out / "embedding_map.png", f"{name}: test embeddings (PCA)")
+    test_inputs = test.batch(torch.arange(len(test)))["input"]
+    reconstruction_grid(
+        test_inputs, pred.recon["predicted"], pred.targets, pred.posture, out / "reconstruction_grid.png"
+    )
+    return metrics
+
+
+def summary_line(metrics: dict) -> str:
+    """The headline test numbers of one model, for the stage's log."""
+    v, r = metrics["verification"]["probe_gallery"], metrics["reconstruction"]
+    return (
+        f"test AUC {v['auc']:.3f}, EER {v['eer']:.3f}, accuracy at the val threshold "
+        f"{v['at_val_threshold']['accuracy']:.3f}; posture {metrics['posture']['accuracy']:.3f}; SSIM oracle "
+        f"{r['oracle']['ssim']:.3f}, predicted {r['predicted']['ssim']:.3f}; silhouette "
+        f"{metrics['separability']['silhouette']:.3f}"
+    )

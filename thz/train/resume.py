@@ -1,0 +1,40 @@
+"""Resume is a normal path: `train.resume: true` continues from last.pt, refusing settings that
+would make the continued run a different run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from thz.checkpoint import load_checkpoint
+from thz.config import Config, ConfigError, config_to_dict, execution_keys
+from thz.distributed import Workers, share_from_main
+
+
+def read_last(path: Path, workers: Workers) -> dict | None:
+    """last.pt as rank 0 reads it, on every rank (other nodes need not see rank 0's disk); None
+    when there is none yet."""
+    ckpt = None
+    if workers.is_main:
+        if path.exists():
+            ckpt = load_checkpoint(path)
+        else:
+            print(f"train.resume is true but {path} does not exist: training from step 0", flush=True)
+    return share_from_main(ckpt)
+
+
+def check_resumable(stored: dict, cfg: Config, path: Path, unread: tuple[str, ...] = ()) -> None:
+    """Refuse to resume under settings that would make the continued run a different run. Keys
+    that say how a run executes, not what it computes (thz.config.execution_keys), may differ;
+    so may `unread`: sections or dotted keys this run does not read (the teacher ignores distill.*)."""
+    may_differ = execution_keys() | set(unread)
+    current = config_to_dict(cfg)
+    differ = [
+        f"{section}.{key}"
+        for section, values in current.items()
+        if isinstance(values, dict) and section not in unread
+        for key, value in values.items()
+        if f"{section}.{key}" not in may_differ and stored.get(section, {}).get(key) != value
+    ]
+    differ += [key for key, value in current.items() if not isinstance(value, dict) and stored.get(key) != value]
+    if differ:
+        raise ConfigError(f"{path}: cannot resume, these params differ from the interrupted run: {', '.join(differ)}")
