@@ -1,0 +1,404 @@
+"""Result tables in README.md and docs/*.md, generated from the metrics files.
+
+Numbers typed into prose drift from the metrics they were copied from, so every result number in
+the documentation is rendered from metrics/ instead. A markdown file holds a block (markers at the
+start of a line)
+
+    <!-- table:results -->
+    (anything; replaced)
+    <!-- /table:results -->
+
+and `python -m thz.eval.tables` fills it, in place, with the table of that name (see TABLES).
+`python -m thz.eval.tables --check` only compares: it exits with status 1, naming each file and
+table that differs, when a rerun of the pipeline changed a number the documents still show
+(tests/test_docs_tables.py runs the same check). An unknown table name or a missing metrics file
+is an error naming it (exit status 2).
+
+Only committed metrics files (cache: false) are read, so a fresh clone can check its documents.
+Folds are found from the entries present (metrics/eval/fold_K/, metrics/pixel_baseline/fold_K.json);
+with several folds a value is the mean ± standard deviation over them. Performance measurements
+(bench/) have no metrics file and are not generated. No torch import: this takes well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from thz.files import write_text
+
+DECIMALS = 3
+MODELS = ("baseline", "teacher", "student")  # table order; other evaluated models follow, sorted
+MODEL_NAMES = {"teacher": "teacher (THz + visible)", "student": "student (THz only)"}
+EVAL, PIXEL, COMPARE = "metrics/eval", "metrics/pixel_baseline", "metrics/compare.json"
+# markers at the start of a line (an indented example, as in the docstring below, is left alone)
+BLOCK = re.compile(r"^(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)^(<!-- /table:(?P=name) -->)", re.DOTALL | re.M)
+OPENING = re.compile(r"^<!-- table:([\w-]+) -->", re.M)
+
+# label -> dotted key in metrics/eval/fold_K/<model>/metrics.json
+TEST_METRICS = {
+    "verification AUC": "verification.probe_gallery.auc",
+    "EER": "verification.probe_gallery.eer",
+    "TAR@FAR 1 %": "verification.probe_gallery.tar_at_far_1pct",
+    "TAR@FAR 10 %": "verification.probe_gallery.tar_at_far_10pct",
+    "accuracy at the val threshold": "verification.probe_gallery.at_val_threshold.accuracy",
+    "rank-1": "verification.rank1",
+    "triplet ranking accuracy (published)": "verification.triplet_ranking_accuracy",
+    "concealed vs concealed AUC": "verification.concealed_concealed.auc",
+    "posture accuracy": "posture.accuracy",
+    "posture macro-F1": "posture.macro_f1",
+    "SSIM (predicted routing)": "reconstruction.predicted.ssim",
+    "SSIM (oracle routing)": "reconstruction.oracle.ssim",
+    "PSNR, dB (predicted routing)": "reconstruction.predicted.psnr",
+    "MAE (predicted routing)": "reconstruction.predicted.mae",
+    "silhouette by identity": "separability.silhouette",
+    "compactness (lower is tighter)": "separability.compactness",
+    "separation of centres (mean)": "separability.separation_mean",
+    "separation / compactness": "separability.separation_to_compactness",
+}
+HEADLINE = ("verification AUC", "EER", "TAR@FAR 1 %", "rank-1", "posture accuracy", "SSIM (predicted routing)")
+# per-identity columns of metrics/compare.json shown, in order (MAE differences vanish at 3 decimals)
+COMPARED = {
+    "verification_auc": "verification AUC",
+    "verification_eer": "EER",
+    "posture_correct": "posture accuracy",
+    "ssim_predicted": "SSIM (predicted routing)",
+    "ssim_oracle": "SSIM (oracle routing)",
+    "psnr_predicted": "PSNR (predicted routing)",
+    "lpips_predicted": "LPIPS (predicted routing)",
+}
+
+
+class TableError(ValueError):
+    """A table cannot be rendered (unknown name, missing or malformed metrics file); the message names it."""
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def read_json(root: Path, rel: str) -> dict:
+    if not (root / rel).is_file():
+        raise TableError(f"'{rel}' not found: run the pipeline (`dvc repro`) or fetch its outputs (`dvc pull`)")
+    try:
+        return json.loads((root / rel).read_text())
+    except json.JSONDecodeError as err:
+        raise TableError(f"'{rel}' is not valid JSON: {err}") from err
+
+
+def value(data: dict, key: str, rel: str):
+    """data[a][b][c] for key 'a.b.c'; a missing key is an error naming the file and the key."""
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            raise TableError(f"'{rel}' has no '{key}'")
+        data = data[part]
+    return data
+
+
+def folds(root: Path, folder: str, suffix: str = "") -> list[int]:
+    """The fold numbers K of the `fold_K<suffix>` entries of a folder, ascending."""
+    names = (re.fullmatch(rf"fold_(\d+){re.escape(suffix)}", p.name) for p in (root / folder).glob("fold_*"))
+    found = sorted(int(m.group(1)) for m in names if m)
+    if not found:
+        raise TableError(f"no 'fold_K{suffix}' in '{folder}': run the pipeline (`dvc repro`) or `dvc pull`")
+    return found
+
+
+def evaluated(root: Path) -> tuple[list[int], list[str]]:
+    """Folds and models of metrics/eval (models in MODELS order, then others sorted)."""
+    ks = folds(root, EVAL)
+    present = {p.name for k in ks for p in (root / EVAL / f"fold_{k}").iterdir() if p.is_dir()}
+    return ks, [m for m in MODELS if m in present] + sorted(present - set(MODELS))
+
+
+def eval_values(root: Path, model: str, key: str) -> list:
+    """One metric of one model in every evaluated fold (a fold without the model is an error)."""
+    files = [f"{EVAL}/fold_{k}/{model}/metrics.json" for k in evaluated(root)[0]]
+    return [value(read_json(root, rel), key, rel) for rel in files]
+
+
+def pixel_values(root: Path, key: str) -> list:
+    """One pixel-baseline metric in every fold file present."""
+    files = [f"{PIXEL}/fold_{k}.json" for k in folds(root, PIXEL, ".json")]
+    return [value(read_json(root, rel), key, rel) for rel in files]
+
+
+# ---- formatting ------------------------------------------------------------------------------
+
+
+def number(x) -> str:
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    return f"{0.0 if abs(x) < 0.5 * 10**-DECIMALS else x:.{DECIMALS}f}"  # never '-0.000'
+
+
+def signed(x: float) -> str:
+    """A difference: explicit sign, except for zero."""
+    text = number(x)
+    return text if float(text) == 0 else f"{x:+.{DECIMALS}f}"
+
+
+def mean_sd(values: list[float]) -> str:
+    """The value of one fold, or the mean ± standard deviation (ddof 1) over several."""
+    if len(values) == 1:
+        return number(values[0])
+    return f"{number(statistics.mean(values))} ± {number(statistics.stdev(values))}"
+
+
+def markdown(header: list[str], rows: list[list[str]], caption: str) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + f"\n\n_{caption}_"
+
+
+def fold_words(ks: list[int]) -> str:
+    return f"fold {ks[0]}" if len(ks) == 1 else f"mean ± sd over folds {', '.join(map(str, ks))}"
+
+
+def model_names(models: list[str]) -> list[str]:
+    return [MODEL_NAMES.get(m, m) for m in models]
+
+
+# ---- tables ----------------------------------------------------------------------------------
+
+
+def eval_caption(root: Path, ks: list[int], models: list[str]) -> str:
+    identities = sum(eval_values(root, models[0], "test.identities"))
+    images = sum(eval_values(root, models[0], "test.images"))
+    return (
+        f"Test identities, {fold_words(ks)}: {identities} identities, {images} concealed probes. "
+        f"From `{EVAL}/fold_K/<model>/metrics.json`."
+    )
+
+
+def results(root: Path) -> str:
+    """Headline test metrics, one row per model."""
+    ks, models = evaluated(root)
+    rows = [
+        [name] + [mean_sd(eval_values(root, m, TEST_METRICS[label])) for label in HEADLINE]
+        for m, name in zip(models, model_names(models), strict=True)
+    ]
+    return markdown(["model", *HEADLINE], rows, eval_caption(root, ks, models))
+
+
+def test_metrics(root: Path) -> str:
+    """Every main test metric (rows) per model (columns)."""
+    ks, models = evaluated(root)
+    rows = [[label] + [mean_sd(eval_values(root, m, key)) for m in models] for label, key in TEST_METRICS.items()]
+    return markdown(["metric", *model_names(models)], rows, eval_caption(root, ks, models))
+
+
+def comparison_table(root: Path, only: str | None = None) -> str:
+    """Per-identity differences (b − a) of the pairs `b_vs_a` in compare.json (all, or `only` one)."""
+    data = read_json(root, COMPARE)
+    pairs = [p for p in data if "_vs_" in p and (only is None or p == only)]
+    if not pairs:
+        raise TableError(f"'{COMPARE}' has no {only or 'comparisons'}")
+    rows = []
+    for pair in pairs:
+        b, a = pair.split("_vs_")
+        for column in [c for c in COMPARED if c in data[pair]]:
+            keys = ("difference", "ci_low", "ci_high", "wilcoxon_p", "significant")
+            diff, low, high, p, significant = (value(data, f"{pair}.{column}.{k}", COMPARE) for k in keys)
+            rows.append(
+                [f"{b} − {a}", COMPARED[column], signed(diff), f"{signed(low)} to {signed(high)}", number(p)]
+                + [number(significant)]
+            )
+    n = value(data, f"{pairs[0]}.identities", COMPARE)
+    caption = (
+        f"Mean per-identity difference over {n} test identities (all folds run), 95 % bootstrap interval "
+        f"resampling identities, exact Wilcoxon signed-rank p (with {n} identities it cannot go below "
+        f"{number(min(1.0, 2.0 / 2**n))}). Significant: the interval excludes 0 and p < 0.05. From `{COMPARE}`."
+    )
+    return markdown(["comparison", "metric", "difference", "95 % interval", "Wilcoxon p", "significant"], rows, caption)
+
+
+def comparison(root: Path) -> str:
+    """Every pair of models, from the compare stage."""
+    return comparison_table(root)
+
+
+def distillation(root: Path) -> str:
+    """Student − baseline only: did distillation help?"""
+    return comparison_table(root, "student_vs_baseline")
+
+
+def mcnemar(root: Path) -> str:
+    """Posture correctness image by image (exact McNemar test) for every pair."""
+    data = read_json(root, COMPARE)
+    rows = []
+    for pair in [p for p in data if "_vs_" in p]:
+        b, a = pair.split("_vs_")
+        keys = (f"{b}_only_correct", f"{a}_only_correct", "images", "p_value", "significant")
+        rows.append([f"{b} vs {a}"] + [number(value(data, f"{pair}.posture_mcnemar.{k}", COMPARE)) for k in keys])
+    header = ["first vs second", "right only by the first", "right only by the second", "images", "exact p"]
+    return markdown([*header, "significant"], rows, f"Posture of each concealed test image. From `{COMPARE}`.")
+
+
+def pixel_baseline(root: Path) -> str:
+    """What raw pixels achieve on the test identities (the floor every network must clear)."""
+
+    def v(key: str) -> str:
+        return mean_sd(pixel_values(root, key))
+
+    rows = [
+        ["verification, all pairs", "PCA (32, whitened) + cosine",
+         f"AUC {v('verification.auc')}, EER {v('verification.eer')}, TAR@FAR 1 % {v('verification.tar_at_far_1pct')}"],
+        ["verification, same-posture pairs only", "same",
+         f"AUC {v('verification_same_posture.auc')}, EER {v('verification_same_posture.eer')}"],
+        ["posture (concealed images)", "logistic regression on pixels",
+         f"accuracy {v('posture.accuracy')}, macro-F1 {v('posture.macro_f1')}"],
+        ["reconstruction", "the input as output", f"SSIM {v('reconstruction.ssim_identity')}"],
+        ["reconstruction", "PCA (64) + ridge regression", f"SSIM {v('reconstruction.ssim_ridge')}"],
+    ]  # fmt: skip
+    identities, images = (sum(pixel_values(root, k)) for k in ("test_identities", "test_images"))
+    caption = (
+        f"Test identities, {fold_words(folds(root, PIXEL, '.json'))}: {identities} identities, {images} images "
+        f"(probes and gallery). From `{PIXEL}/fold_K.json`."
+    )
+    return markdown(["task", "method", "result"], rows, caption)
+
+
+def floors(root: Path) -> str:
+    """The networks against the pixel floor, task by task."""
+    ks, models = evaluated(root)
+    tasks = (  # label, key in the pixel-baseline file, key in the evaluate stage's file
+        ("verification AUC", "verification.auc", "verification.probe_gallery.auc"),
+        ("EER", "verification.eer", "verification.probe_gallery.eer"),
+        ("posture accuracy", "posture.accuracy", "posture.accuracy"),
+        ("SSIM (predicted routing; floor: PCA ridge)", "reconstruction.ssim_ridge", "reconstruction.predicted.ssim"),
+    )
+    rows = [
+        [label, mean_sd(pixel_values(root, pixel_key))] + [mean_sd(eval_values(root, m, key)) for m in models]
+        for label, pixel_key, key in tasks
+    ]
+    caption = (
+        f"Test identities; networks {fold_words(ks)}, pixel floor {fold_words(folds(root, PIXEL, '.json'))}. "
+        f"From `{EVAL}/fold_K/<model>/metrics.json` and `{PIXEL}/fold_K.json`."
+    )
+    return markdown(["task", "pixel floor", *model_names(models)], rows, caption)
+
+
+def data(root: Path) -> str:
+    """What the scan stage read."""
+    rel = "metrics/data.json"
+    d = read_json(root, rel)
+    keys = ("images", "concealed", "unconcealed", "identities", "exact_pairs", "with_visible", "problems")
+    row = [number(value(d, k, rel)) for k in keys]
+    return markdown([k.replace("_", " ") for k in keys], [row], f"From `{rel}` (written by `scan`).")
+
+
+def split(root: Path) -> str:
+    """Identities and images per part of the first fold."""
+    rel = "metrics/split.json"
+    d = read_json(root, rel)
+    rows = [
+        [part, number(value(d, f"n_identities.{part}", rel)), number(value(d, f"n_images.{part}", rel))]
+        + [", ".join(value(d, part, rel))]
+        for part in ("train", "val", "test")
+    ]
+    n = len(d.get("folds", [None]))
+    where = "the only fold" if n == 1 else f"fold 0 of {n}; every fold's parts are under `folds`"
+    return markdown(["part", "identities", "images", "names"], rows, f"From `{rel}` ({where}).")
+
+
+TABLES: dict[str, Callable[[Path], str]] = {
+    "results": results,
+    "test_metrics": test_metrics,
+    "comparison": comparison,
+    "distillation": distillation,
+    "mcnemar": mcnemar,
+    "pixel_baseline": pixel_baseline,
+    "floors": floors,
+    "data": data,
+    "split": split,
+}
+
+
+# ---- blocks ----------------------------------------------------------------------------------
+
+
+def table(name: str, root: Path) -> str:
+    if name not in TABLES:
+        raise TableError(f"unknown table '{name}'; the tables are: {', '.join(TABLES)}")
+    return TABLES[name](root)
+
+
+def _blocks(text: str, where: str) -> list[re.Match]:
+    blocks = list(BLOCK.finditer(text))
+    unclosed = sorted(set(OPENING.findall(text)) - {m["name"] for m in blocks})
+    if unclosed:
+        raise TableError(f"{where}: '<!-- table:{unclosed[0]} -->' has no '<!-- /table:{unclosed[0]} -->' after it")
+    return blocks
+
+
+def _body(name: str, root: Path) -> str:
+    return f"\n{table(name, root)}\n\n"
+
+
+def render(text: str, root: Path = Path("."), where: str = "markdown") -> str:
+    """`text` with every table block refilled from the metrics files under `root`."""
+    _blocks(text, where)
+    return BLOCK.sub(lambda m: m.group(1) + _body(m["name"], root) + m.group(4), text)
+
+
+def stale(text: str, root: Path = Path("."), where: str = "markdown") -> list[str]:
+    """Names of the blocks in `text` whose contents differ from a fresh rendering."""
+    return [m["name"] for m in _blocks(text, where) if m["body"] != _body(m["name"], root)]
+
+
+def documents(root: Path) -> list[Path]:
+    """README.md and docs/*.md under `root`."""
+    return [p for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.is_file()]
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def check(root: Path, paths: list[Path] | None = None) -> list[str]:
+    """One line per stale block: 'FILE: table 'NAME' differs from the metrics files'."""
+    found = []
+    for path in paths or documents(root):
+        where = _shown(path, root)
+        found += [f"{where}: table '{t}' differs from the metrics files" for t in stale(path.read_text(), root, where)]
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a table is stale")
+    parser.add_argument("--root", type=Path, default=Path("."), help="repository root holding metrics/")
+    parser.add_argument("files", nargs="*", type=Path, help="markdown files (default: README.md and docs/*.md)")
+    args = parser.parse_args(argv)
+    paths = args.files or documents(args.root)
+    try:
+        if args.check:
+            differences = check(args.root, paths)
+            for line in differences:
+                print(line, file=sys.stderr)
+            if differences:
+                print("regenerate them with `python -m thz.eval.tables`", file=sys.stderr)
+            return 1 if differences else 0
+        texts = {path: path.read_text() for path in paths}
+        rendered = {path: render(text, args.root, _shown(path, args.root)) for path, text in texts.items()}
+        for path, new in rendered.items():  # written only when every file rendered
+            if new != texts[path]:
+                write_text(path, new)
+                print(f"updated {_shown(path, args.root)}")
+    except TableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
