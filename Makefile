@@ -1,6 +1,8 @@
 # Two commands for a fresh machine (Python 3.11, pip and make are all it needs):
-#   make repro   install into .venv and run the whole pipeline (dvc repro)
-#   make test    install into .venv and run the tests
+#   make repro     install into .venv and run the whole pipeline (dvc repro)
+#   make test      install into .venv and run the fast tests (a few minutes; one tiny real dvc repro)
+#   make test-all  every test, the slow tier too (what CI runs)
+#   make docs      rewrite the result tables in README.md and docs/ from the metrics files
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 # dvc runs each stage's `python` from PATH: make it the virtual environment's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install repro test lint clean-venv
+.PHONY: install repro test test-all docs lint clean-venv
 
 install: $(STAMP)
 
@@ -24,7 +26,13 @@ repro: $(STAMP)
 	$(BIN)/dvc repro
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow" --durations=10
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest --durations=25
+
+docs: $(STAMP)
+	$(BIN)/python -m thz.eval.tables
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -30,10 +30,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from thz.eval.compare import MODELS
 from thz.files import write_text
 
 DECIMALS = 3
-MODELS = ("baseline", "teacher", "student")  # table order; other evaluated models follow, sorted
+# MODELS: table order; other evaluated models follow, sorted
 MODEL_NAMES = {"teacher": "teacher (THz + visible)", "student": "student (THz only)"}
 EVAL, PIXEL, COMPARE = "metrics/eval", "metrics/pixel_baseline", "metrics/compare.json"
 # markers at the start of a line (an indented example, as in the docstring below, is left alone)
