@@ -27,17 +27,13 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.pairsets import make_pairset  # noqa: E402
-from thz.config import Config, LossConfig, ModelConfig, TrainConfig  # noqa: E402
-from thz.data.augment import PROFILES  # noqa: E402
-from thz.data.samplers import identity_batches  # noqa: E402
-from thz.distributed import start, stop  # noqa: E402
-from thz.losses.objective import MultiTaskObjective  # noqa: E402
-from thz.models import build_model  # noqa: E402
-from thz.train.loop import place_networks, train_step  # noqa: E402
+from thz.config import Config, LossConfig, ModelConfig, TrainConfig
+from thz.data.random_pairs import make_pairset
+from thz.data.samplers import identity_batches
+from thz.distributed import start, stop
+from thz.losses.objective import MultiTaskObjective
+from thz.models import build_model
+from thz.train.loop import Run, train_step
 
 SETTINGS = {"default": ModelConfig(), "parity": ModelConfig(width=64, moe_routing="oracle")}
 CONFIGURATIONS = [(1, 2), (2, 1), (1, 1)]  # (processes, threads per process)
@@ -56,15 +52,14 @@ def worker(setting: str, steps: int, warmup: int, p: int, k: int) -> None:
     torch.manual_seed(0)
     model = build_model(cfg.model)
     objective = MultiTaskObjective(model, cfg.loss)
-    parameters = place_networks(model, objective, cfg.train, workers)
-    optimizer = torch.optim.AdamW(parameters, lr=1e-4)
+    run = Run.start(objective, cfg, workers)
     model.train()
     batches = identity_batches(data.identity, p, k, seed=0, epoch=0)
     times = []
     for step in range(warmup + steps):
         batch = data.batch(batches[step % len(batches)])
         started = time.perf_counter()
-        train_step(model, objective, optimizer, batch, PROFILES["gentle"], cfg, step, 1e-4, parameters, workers)
+        train_step(objective, batch, step, 1e-4, run)
         times.append(time.perf_counter() - started)
     if workers.is_main:
         median = statistics.median(times[warmup:])

@@ -9,8 +9,9 @@ import sys
 
 import torch
 
-from tests.pairsets import make_pairset, tiny_config, with_visible
+from tests.pairsets import tiny_config, with_visible
 from thz.config import DistillConfig, ModelConfig, TeacherConfig
+from thz.data.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
 from thz.losses.objective import DistillationObjective, MultiTaskObjective

@@ -7,9 +7,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from thz.data.augment import PROFILES, AugmentProfile, augment_batch
+from thz.data.augment import PROFILES, AugmentProfile, augment_pair_batch
 
 NO_PHOTOMETRY = {"stripe_p": 0.0, "cutout_p": 0.0, "band_p": 0.0, "noise_sigma": (0.0, 0.0)}
+
+
+def augment_batch(inputs, targets, profile, generator, speckle=False):
+    """(input, target) of augment_pair_batch on a THz-only batch."""
+    out = augment_pair_batch({"input": inputs, "target": targets}, profile, generator, speckle=speckle)
+    return out["input"], out["target"]
 
 
 def gen(seed: int = 0) -> torch.Generator:

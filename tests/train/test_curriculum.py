@@ -10,9 +10,10 @@ import pytest
 import torch
 
 import thz.train.loop as loop
-from tests.pairsets import make_pairset, tiny_config
+from tests.pairsets import tiny_config
 from thz.checkpoint import load_checkpoint
 from thz.config import TrainConfig
+from thz.data.random_pairs import make_pairset
 from thz.losses.objective import MaskedReconstructionObjective, MultiTaskObjective
 from thz.models import build_model
 from thz.train.curriculum import Phase, apply_phase, plan_phases

@@ -15,10 +15,11 @@ import torch
 
 import thz.losses.objective as objective_module
 from tests.conftest import data_config, write_dataset
-from tests.pairsets import TINY_MODEL, make_pairset, tiny_config, with_visible
+from tests.pairsets import TINY_MODEL, tiny_config, with_visible
 from thz.checkpoint import load_checkpoint, load_model
 from thz.config import DistillConfig, TeacherConfig
 from thz.data.dataset import load_pairs
+from thz.data.random_pairs import make_pairset
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
 from thz.losses.objective import DistillationObjective, MultiTaskObjective

@@ -12,9 +12,10 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 import thz.train.loop as loop
-from tests.pairsets import TINY_MODEL, make_pairset, tiny_config
+from tests.pairsets import TINY_MODEL, tiny_config
 from thz.checkpoint import load_checkpoint, load_model
 from thz.config import ConfigError, TrainConfig, config_to_dict
+from thz.data.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
 from thz.losses.objective import MultiTaskObjective
 from thz.losses.reconstruction import ssim_per_sample

@@ -54,7 +54,7 @@ class AugmentProfile:
     band_p: float = 0.0  # probability per sample of one horizontal or vertical band
     band_width: tuple[int, int] = (0, 0)  # pixels at 64 px
     # noise, input only
-    noise_sigma: tuple[float, float] = (0.0, 0.0)  # per-sample sigma, additive (or speckle, see augment_batch)
+    noise_sigma: tuple[float, float] = (0.0, 0.0)  # per-sample sigma, additive (or speckle, see augment_pair_batch)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -148,32 +148,19 @@ PROFILES: dict[str, AugmentProfile] = {
 }
 
 
-def augment_batch(
-    inputs: Tensor,
-    targets: Tensor,
-    profile: AugmentProfile,
-    generator: torch.Generator,
-    speckle: bool = False,
-) -> tuple[Tensor, Tensor]:
-    """Augmented copies of (inputs, targets), both (B, C, H, W); the arguments are not modified.
-
-    Geometry is shared by each input and its target; noise and occlusion touch the input only, which is
-    clamped to [0, 1]. `speckle=True` makes the noise multiplicative. The "none" profile (any identity
-    profile) returns unchanged copies without drawing from the generator.
-    """
-    x, y, _ = _augment(inputs, targets, (), profile, generator, speckle)
-    return x, y
-
-
 VISIBLE_KEYS = ("visible_input", "visible_target")
 
 
 def augment_pair_batch(
     batch: dict[str, Tensor], profile: AugmentProfile, generator: torch.Generator, speckle: bool = False
 ) -> dict[str, Tensor]:
-    """augment_batch on a dataset batch: visible images, when present, follow the geometry of their
-    THz capture (the modalities stay aligned) but get no THz noise or occlusion. The THz images are
-    augmented exactly as augment_batch would (same random draws)."""
+    """Augmented copies of a dataset batch (input and target (B, C, H, W); the batch is not modified).
+
+    Geometry is shared by each input and its target; noise and occlusion touch the input only, which is
+    clamped to [0, 1]. `speckle=True` makes the noise multiplicative. Visible images, when present,
+    follow the geometry of their THz capture (the modalities stay aligned) but get no THz noise or
+    occlusion, and do not change the THz images' random draws. The "none" profile (any identity
+    profile) returns unchanged copies without drawing from the generator."""
     companions = tuple(batch[k] for k in VISIBLE_KEYS if k in batch)
     x, y, warped = _augment(batch["input"], batch["target"], companions, profile, generator, speckle)
     out = {**batch, "input": x, "target": y}
@@ -356,4 +343,4 @@ def _band_mask(profile: AugmentProfile, batch: int, rows: Tensor, cols: Tensor, 
     return in_rows[:, :, None] | in_cols[:, None, :]
 
 
-__all__ = ["PROFILES", "REFERENCE_SIZE", "AugmentProfile", "augment_batch"]
+__all__ = ["PROFILES", "REFERENCE_SIZE", "AugmentProfile", "augment_pair_batch"]
