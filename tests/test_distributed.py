@@ -87,7 +87,7 @@ def test_the_stage_under_torchrun_trains_like_one_process_and_only_rank_0_writes
     1e-4 relative on the logged training loss."""
     repo = _repo_with(tmp_path, model={"dropout": 0.0}, train={"channels_last": False})
     run(["dvc", "repro", "split"], repo)
-    stage = ["-m", "stages.train_baseline", "--images", "data/split/fold_0/images.csv"]
+    stage = ["-m", "stages.train", "--variant", "baseline", "--images", "data/split/fold_0/images.csv"]
     run([sys.executable, *stage, "--out", "one", "--live", "one_live"], repo)
     log = run([*TORCHRUN, *stage, "--out", "two", "--live", "two_live"], repo)
     assert "rank 0 of 2 on cpu" in log and "rank 1 of 2 on cpu" in log  # both took part
