@@ -42,6 +42,7 @@ from thz.train.resume import check_resumable, read_last
 from thz.train.tracking import Tracker
 
 HIGHER_IS_BETTER = {"ssim": True, "posture_acc": True, "auc": True, "loss": False}  # train.select_metric
+SHOWN = ("loss", "supcon", "posture", "recon")  # on the progress bar
 
 
 class NonFiniteLossError(RuntimeError):
@@ -170,41 +171,27 @@ def fit(
     if len(plan.phases) > 1:
         run.workers.say("curriculum: " + ", ".join(f"{p.name} {p.epochs} epochs" for p in plan.phases))
     running = defaultdict(list)
-    bar = tqdm(
-        total=plan.total,
-        initial=progress.step,
-        desc="train",
-        unit="step",
-        mininterval=1.0,
-        disable=not run.workers.is_main,
-    )
+    quiet = not run.workers.is_main
+    bar = tqdm(total=plan.total, initial=progress.step, desc="train", unit="step", mininterval=1.0, disable=quiet)
     while progress.step < plan.total:
-        step = progress.step
-        index, _, _ = plan.phase_at(step)
+        step, (index, _, _) = progress.step, plan.phase_at(progress.step)
         run.model.train()
         apply_phase(run.model, plan.phases[index])
-        batches = identity_batches(
+        epoch = identity_batches(
             train.identity, tc.identities_per_batch, tc.images_per_identity, cfg.seed, step // per_epoch
         )
         phase_objective = _phase_objective(plan.phases[index], objective, tc)
-        parts = train_step(phase_objective, train.batch(batches[step % per_epoch]), step, plan.lr(step), run)
+        parts = train_step(phase_objective, train.batch(epoch[step % per_epoch]), step, plan.lr(step), run)
         for name, value in parts.items():
             running[name].append(value)
         progress.step += 1
         bar.update(1)
-        shown = ("loss", "supcon", "posture", "recon")
-        bar.set_postfix({k: f"{np.mean(v[-20:]):.3f}" for k, v in running.items() if k in shown})
+        bar.set_postfix({k: f"{np.mean(v[-20:]):.3f}" for k, v in running.items() if k in SHOWN})
         if (progress.step % plan.val_interval == 0 or progress.step == plan.total) and run.workers.is_main:
             _validate_and_save(run, progress, val, out_dir, last_phase=index == len(plan.phases) - 1)
-            tracker.log(
-                progress.step,
-                {
-                    **{f"train/{k}": float(np.mean(v)) for k, v in running.items()},
-                    **{f"val/{k}": v for k, v in progress.metrics.items()},
-                    "lr": plan.lr(progress.step - 1),
-                    "phase": float(index),
-                },
-            )
+            train_means = {f"train/{k}": float(np.mean(v)) for k, v in running.items()}
+            val_metrics = {f"val/{k}": v for k, v in progress.metrics.items()}
+            tracker.log(progress.step, {**train_means, **val_metrics, "lr": plan.lr(step), "phase": float(index)})
             running.clear()
             if on_checkpoint is not None:
                 on_checkpoint(progress.step)
