@@ -26,7 +26,13 @@ def main(argv=None) -> None:
     write_csv(args.summary, summarise(manifest))
     write_csv(args.problems, pd.DataFrame([vars(p) for p in problems], columns=["path", "kind", "message"]))
     contact_sheet(manifest, args.sheet)
-    write_json(args.metrics, data_counts(manifest, problems))
+    counts = data_counts(manifest, problems, cfg.data)
+    write_json(args.metrics, counts)
+    if counts["outside_data_dir"]:
+        print(
+            f"note: {counts['outside_data_dir']} images lie outside data.dir ({cfg.data.dir}): DVC does not "
+            "track them, so after changing one, re-run the scan: dvc repro -f scan"
+        )
     print(f"manifest: {len(manifest)} THz images of {manifest.identity.nunique()} identities -> {args.manifest}")
 
 

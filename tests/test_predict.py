@@ -11,6 +11,7 @@ from PIL import Image
 from tests.conftest import write_png
 from tests.pairsets import TINY_MODEL
 from thz.checkpoint import save_checkpoint
+from thz.cli import run
 from thz.config import Config, ConfigError, TeacherConfig, config_to_dict
 from thz.data.naming import POSTURES
 from thz.data.problems import DataError
@@ -80,3 +81,35 @@ def test_verify_uses_the_threshold_the_evaluate_stage_stored_for_that_fold(tmp_p
     stored.write_text('{"verification": {"probe_gallery": {"at_val_threshold": {"threshold": 0.25}}}}')
     main(["--model", str(checkpoint), "--verify", str(a), str(a)])
     assert "threshold 0.2500: same person" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "not_torch"])
+def test_a_damaged_checkpoint_is_named_without_torch_s_advice(tmp_path, checkpoint, damage, capsys):
+    data = checkpoint.read_bytes()
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "not_torch": b"\x89PNG junk" * 50}[damage])
+    image = write_png(tmp_path / "a.png", 64)
+    with pytest.raises(SystemExit) as exit_:
+        run(lambda: main(["--model", str(broken), str(image)]))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "broken.pt: not a readable thz checkpoint" in err and "weights_only" not in err
+
+
+def test_outputs_never_overwrite_each_other_and_out_must_be_a_folder(tmp_path, checkpoint):
+    one, two = (write_png(tmp_path / d / "s01_b1b_1.png", 64, seed=i) for i, d in enumerate(("day1", "day2")))
+    with pytest.raises(ConfigError, match=r"day1/s01_b1b_1.png and .*day2/s01_b1b_1.png have the same name"):
+        main(["--model", str(checkpoint), str(one), str(two), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+    afile = tmp_path / "taken.txt"
+    afile.write_text("mine")
+    with pytest.raises(ConfigError, match=r"--out .*taken.txt: is a file, expected a folder"):
+        main(["--model", str(checkpoint), str(one), "--out", str(afile)])
+    assert afile.read_text() == "mine"
+
+
+@pytest.mark.parametrize("threshold", ["nan", "inf"])
+def test_a_threshold_that_is_not_a_finite_number_is_refused(tmp_path, checkpoint, threshold):
+    a = write_png(tmp_path / "a.png", 64)
+    with pytest.raises(ConfigError, match=rf"--threshold {threshold}: expected a finite number"):
+        main(["--model", str(checkpoint), "--verify", str(a), str(a), "--threshold", threshold])

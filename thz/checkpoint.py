@@ -8,10 +8,15 @@ from typing import Any
 
 import torch
 
-from thz.config import Config, config_from_dict
+from thz.config import Config, ConfigError, config_from_dict
 from thz.files import atomic_path
 
 FORMAT_VERSION = 1
+
+
+class CheckpointError(ConfigError):
+    """A file is not a readable thz checkpoint (empty, truncated, another program's); the message
+    names it. A ConfigError, so a stage ends with the message (thz.cli.run), not a traceback."""
 
 
 def save_checkpoint(path: str | Path, **content: Any) -> None:
@@ -23,12 +28,23 @@ def save_checkpoint(path: str | Path, **content: Any) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's dict, read without running pickled code. A missing file is a
+    FileNotFoundError; anything torch cannot read as a weights-only archive, or that lacks our
+    format version, is a CheckpointError naming the file (torch's own message would advise
+    weights_only=False, which would run whatever code the file holds)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... by damage
+        size = path.stat().st_size
+        raise CheckpointError(
+            f"{path}: not a readable thz checkpoint ({size} bytes; empty, truncated or not written by thz: "
+            f"{type(err).__name__})"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: not a thz checkpoint of format {FORMAT_VERSION}")
+        raise CheckpointError(f"{path}: not a thz checkpoint of format {FORMAT_VERSION}")
     return ckpt
 
 

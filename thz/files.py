@@ -49,6 +49,18 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+def remove_leftovers(folder: str | Path) -> list[str]:
+    """Delete what atomic writes interrupted by a hard kill left in `folder` (.NAME.XXXX.tmp files
+    and folders); return their names. Run before writing into a DVC output again, so a later
+    `dvc commit` versions only real results (.dvcignore also hides these names from DVC)."""
+    folder = Path(folder)
+    removed = []
+    for leftover in sorted(folder.glob(".*.tmp")) if folder.is_dir() else []:
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        removed.append(leftover.name)
+    return removed
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from thz.cli import run
 from thz.config import ConfigError
 from thz.data.naming import POSTURES
 from thz.data.problems import DataError
-from thz.files import save_png
+from thz.files import atomic_path, save_png
 
 
 def read_thz_image(path: Path, size: int) -> torch.Tensor:
@@ -79,6 +80,21 @@ def stored_threshold(model_path: Path) -> float | None:
     return json.loads(metrics.read_text())["verification"]["probe_gallery"]["at_val_threshold"]["threshold"]
 
 
+def _check_out(out: Path, images: list[Path]) -> None:
+    """--out is a folder (created), and each input has its own outputs there: two inputs of the
+    same file name (from different folders) would write over each other, so they are refused."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, expected a folder for the outputs")
+    stems: dict[str, Path] = {}
+    for path in images:
+        if stems.setdefault(path.stem, path) != path:
+            raise ConfigError(
+                f"--out {out}: {stems[path.stem]} and {path} have the same name, so their outputs "
+                f"({path.stem}_recon.png, {path.stem}_embedding.npy) would overwrite each other; predict them "
+                "into separate --out folders"
+            )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="a baseline or student best.pt")
@@ -89,6 +105,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not args.images and not args.verify:
         parser.error("give THz images, or --verify A B")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise ConfigError(f"--threshold {args.threshold}: expected a finite number (a cosine score)")
+    if args.out is not None:
+        _check_out(args.out, args.images)
     model, cfg = load_thz_model(args.model)
     paths = list(args.verify or args.images)
     images = torch.cat([read_thz_image(p, cfg.data.image_size) for p in paths])
@@ -98,7 +118,8 @@ def main(argv=None) -> None:
         print(f"{path}: posture {POSTURES[k]} ({float(p[k]):.3f})")
         if args.out is not None:
             save_png(args.out / f"{path.stem}_recon.png", (r[0].numpy() * 255).round().astype(np.uint8))
-            np.save(args.out / f"{path.stem}_embedding.npy", e.numpy())
+            with atomic_path(args.out / f"{path.stem}_embedding.npy") as tmp, open(tmp, "wb") as handle:
+                np.save(handle, e.numpy())
     if args.verify:
         score = float(emb[0] @ emb[1])
         threshold = args.threshold if args.threshold is not None else stored_threshold(args.model)

@@ -88,11 +88,23 @@ def test_parts_have_their_own_identity_index(images):
     assert val.identity.tolist() == [0] * 10 + [1] * 10
 
 
-def test_images_are_resized_to_the_requested_size(images):
-    small = load_pairs(images, "val", 32)
-    assert small.inputs.shape == small.targets.shape == (20, 1, 32, 32)
-    expected = Image.open(small.paths[0]).convert("L").resize((32, 32), Image.Resampling.BILINEAR)
-    np.testing.assert_array_equal(small.inputs[0, 0].numpy(), np.asarray(expected))
+def test_thz_images_are_read_as_the_scan_checked_them_never_resized(images):
+    val = load_pairs(images, "val", 64)
+    np.testing.assert_array_equal(val.inputs[0, 0].numpy(), np.asarray(Image.open(val.paths[0])))
+    with pytest.raises(DataError, match=r"b_b1b_1.png: expected an 8-bit grayscale \(mode L\) 32x32 image, got"):
+        load_pairs(images, "val", 32)
+
+
+def test_an_image_changed_after_the_scan_is_refused_naming_it(images):
+    """Triplet CSVs may name images DVC does not track: the scan's md5 is what training trusts."""
+    victim = Path(images[images.split == "val"].path.iloc[3])
+    write_png(victim, 64, seed=999)  # same size and mode, other pixels
+    with pytest.raises(DataError, match=rf"{victim.name}: changed since the scan .* dvc repro -f scan"):
+        load_pairs(images, "val", 64)
+    load_pairs(images, "train", 64)  # the other parts are untouched
+    Image.open(victim).convert("RGB").save(victim)
+    fresh = scan(data_config(victim.parent, image_size=64, strict=False))
+    assert [(Path(p.path).name, p.kind) for p in fresh.problems] == [(victim.name, "bad_mode")]
 
 
 def test_batch_gives_floats_in_unit_range(images):

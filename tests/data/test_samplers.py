@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from thz.data.samplers import identity_batches
+from thz.data.samplers import batch_notices, identity_batches
 
 # 4 identities x 5 postures x 2 samples, as in a tiny PairSet
 FORTY = torch.arange(4).repeat_interleave(10)
@@ -113,3 +113,15 @@ def test_identities_are_drawn_evenly_over_batches():
             seen.update(set(FORTY[batch].tolist()))
     assert set(seen) == {0, 1, 2, 3}
     assert min(seen.values()) > 0.15 * sum(seen.values())
+
+
+def test_settings_the_sampler_bends_are_said_with_the_numbers_used():
+    identity = torch.tensor([0] * 6 + [1] * 2 + [2] * 6)
+    names = ("a", "b", "c")
+    assert batch_notices(identity, names, p=3, k=4) == [
+        "train.images_per_identity is 4 but 1 identities have fewer images, drawn with replacement: b (2)"
+    ]
+    assert batch_notices(identity, names, p=8, k=2) == [
+        "train.identities_per_batch is 8 but the train part has 3 identities: P=3"
+    ]
+    assert batch_notices(identity, names, p=2, k=2) == []

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import PIL.Image
 import pytest
 
 from tests.conftest import data_config, write_dataset, write_png
@@ -497,3 +498,43 @@ def test_outputs_get_ordinary_permissions(tmp_path):
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask
+
+
+# --- faults that once passed silently ----------------------------------------------------------
+
+
+def test_identity_folders_that_are_links_are_followed_once(tmp_path):
+    """A data set assembled from several disks: identity folders linked in, and a link back to the
+    root that would loop."""
+    disk = tmp_path / "disk2"
+    write_dataset(disk, identities=IDENTITIES, nested=True)
+    root = tmp_path / "thz"
+    root.mkdir()
+    for name in IDENTITIES:
+        (root / name).symlink_to(disk / name, target_is_directory=True)
+    (disk / "a" / "back").symlink_to(root, target_is_directory=True)  # a cycle through the links
+    result = scan(data_config(root))
+    assert len(result.manifest) == N_IMAGES and not result.problems
+    assert result.manifest.path.is_unique
+
+
+def test_a_jpeg_named_png_is_a_problem_naming_the_file(tmp_path):
+    root = tmp_path / "thz"
+    write_dataset(root, identities=IDENTITIES)
+    victim = root / format_name("a", 0, True, 1)
+    PIL.Image.open(victim).convert("L").save(victim, format="JPEG")  # lossy bytes, .png name
+    with pytest.raises(DataError) as err:
+        scan(data_config(root))
+    assert [(Path(p.path).name, p.kind) for p in err.value.problems] == [(victim.name, "wrong_format")]
+    assert "holds JPEG data but is named .png" in str(err.value.problems[0])
+
+
+def test_data_dir_that_is_a_file_says_so(tmp_path):
+    thz = tmp_path / "thz.png"
+    write_png(thz)
+    with pytest.raises(DataError, match=r"data.dir: '.*thz.png' is a file, expected a folder"):
+        scan(data_config(thz))
+    folder = tmp_path / "ok"
+    write_dataset(folder, identities=IDENTITIES)
+    with pytest.raises(DataError, match=r"data.visible_dir: '.*thz.png' is a file, expected a folder"):
+        scan(data_config(folder, visible_root=thz))

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import data_config, write_dataset, write_png
 from thz.data.naming import format_name, parse_name
 from thz.data.problems import DataError
-from thz.data.scan import MANIFEST_COLUMNS, scan
+from thz.data.scan import MANIFEST_COLUMNS, data_counts, scan
 from thz.data.triplet_csv import TRIPLET_COLUMNS, VISIBLE_COLUMNS
 
 IDENTITIES = ("a", "b", "c")
@@ -359,3 +359,28 @@ def test_empty_required_cell_names_csv_line_and_column(images, tmp_path):
     csv = _write_csv(tmp_path / "csv" / "t.csv", rows)
     with pytest.raises(DataError, match=r"t.csv, line 3: empty negative"):
         scan(_triplets_cfg(csv.parent))
+
+
+def test_a_relative_path_is_relative_to_the_csv_only_never_to_the_working_directory(images, tmp_path, monkeypatch):
+    """The file exists from the working directory but not beside the CSV: a missing file, not a
+    silent fall-back onto whatever the working directory holds."""
+    csv_dir = tmp_path / "csv"
+    rows = _rows(_triplet_names(), lambda n: os.path.relpath(images / n, csv_dir))  # right, from the CSV
+    rows[0]["negative"] = f"thz/{rows[0]['negative'].split('/')[-1]}"  # right from tmp_path only
+    _write_csv(csv_dir / "t.csv", rows)
+    monkeypatch.chdir(tmp_path)
+    assert (tmp_path / rows[0]["negative"]).is_file()
+    result = scan(_triplets_cfg(csv_dir, strict=False))
+    assert [(p.path, p.kind) for p in result.problems] == [(f"csv/{rows[0]['negative']}", "missing_file")]
+
+
+def test_images_outside_data_dir_are_counted_in_the_data_metrics(images, tmp_path):
+    csv_dir = tmp_path / "csv"
+    _write_csv(csv_dir / "t.csv", _rows(_triplet_names(), lambda n: str(images / n)))
+    cfg = _triplets_cfg(csv_dir)
+    result = scan(cfg)
+    assert data_counts(result.manifest, result.problems, cfg)["outside_data_dir"] == len(result.manifest)
+    inside = _triplets_cfg(images)
+    _write_csv(images / "t.csv", _rows(_triplet_names(), lambda n: n))
+    result = scan(inside)
+    assert data_counts(result.manifest, result.problems, inside)["outside_data_dir"] == 0

@@ -202,7 +202,15 @@ def test_student_prediction_opens_no_visible_file(tmp_path, monkeypatch):
 
     opened: list[str] = []
     real_open = PIL.Image.open
-    monkeypatch.setattr(PIL.Image, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
+    real_read = Path.read_bytes
+
+    def spy_open(file, *a, **k):
+        if isinstance(file, str | Path):
+            opened.append(str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(PIL.Image, "open", spy_open)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: opened.append(str(self)) or real_read(self))
     model, _ = load_model(tmp_path / "student/best.pt")
     test = load_pairs(images, "test", 64)
     metrics = validate(MultiTaskObjective(model, cfg.loss), test)

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 import thz.train.loop as loop
 from tests.pairsets import TINY_MODEL, tiny_config
-from thz.checkpoint import load_checkpoint, load_model
+from thz.checkpoint import CheckpointError, load_checkpoint, load_model
 from thz.config import ConfigError, TrainConfig, config_to_dict
 from thz.data.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
@@ -189,12 +189,14 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, trai
     with pytest.raises(Interrupted):
         fit(objective_b, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=interrupt)
     assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == per_epoch
+    (tmp_path / "b" / ".last.pt.k9x2_w.tmp").write_bytes(b"half a checkpoint")  # as a kill -9 leaves it
 
     resumed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
     model_c, objective_c = _build(resumed)
     steps = []
     result_c = fit(objective_c, train_set, val_set, resumed, tmp_path / "b", on_checkpoint=steps.append)
 
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["best.pt", "last.pt"]  # the leftover is gone
     assert steps == [2 * per_epoch]  # only the second epoch ran again
     _assert_same_state(_state(model_a), _state(model_c))
     assert result_c == result_a
@@ -515,3 +517,25 @@ def test_equal_checkpoints_are_equal_bytes_whatever_the_file_name(tmp_path):
     save_checkpoint(tmp_path / "a" / "best.pt", **content)
     save_checkpoint(tmp_path / "other_name.pt", **content)
     assert (tmp_path / "a" / "best.pt").read_bytes() == (tmp_path / "other_name.pt").read_bytes()
+
+
+def test_resume_from_a_truncated_last_checkpoint_says_what_to_do(tmp_path, train_set, val_set):
+    cfg = tiny_config(epochs=1)
+    _, objective = _build(cfg)
+    fit(objective, train_set, val_set, cfg, tmp_path)
+    last = tmp_path / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    resumed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
+    with pytest.raises(
+        CheckpointError, match=r"last.pt: not a readable thz checkpoint .*delete it to train from step 0"
+    ):
+        fit(_build(resumed)[1], train_set, val_set, resumed, tmp_path)
+
+
+def test_fit_says_when_the_batch_settings_are_bent(tmp_path, train_set, val_set, capsys):
+    cfg = tiny_config(epochs=1, identities_per_batch=9)
+    fit(_build(cfg)[1], train_set, val_set, cfg, tmp_path)
+    n = len(train_set.identities)
+    assert (
+        f"note: train.identities_per_batch is 9 but the train part has {n} identities: P={n}" in capsys.readouterr().out
+    )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from thz.data.images import read_gray_uint8
+from thz.data.images import read_gray_uint8, read_thz_uint8
 from thz.data.problems import DataError
 
 
@@ -65,9 +65,10 @@ def load_pairs(images: pd.DataFrame, part: str, image_size: int, visible: bool =
         rows = _with_visible(images, rows, part, strict)
     identities = tuple(sorted(rows.identity.unique()))
     lookup = {name: i for i, name in enumerate(identities)}
+    md5 = dict(zip(images.path, images.md5, strict=True))
     return PairSet(
-        inputs=_decode(rows.path, image_size),
-        targets=_decode(rows.target, image_size),
+        inputs=_decode_thz(rows.path, image_size, md5),
+        targets=_decode_thz(rows.target, image_size, md5),
         identity=torch.tensor([lookup[i] for i in rows.identity], dtype=torch.int64),
         posture=torch.tensor(rows.posture.to_numpy(np.int64)),
         identities=identities,
@@ -104,5 +105,12 @@ def _with_visible(images: pd.DataFrame, rows: pd.DataFrame, part: str, strict: b
 
 
 def _decode(paths, size: int) -> torch.Tensor:
+    """Visible images, converted to grayscale and resized to the THz size."""
     arrays = np.stack([read_gray_uint8(path, size) for path in paths])
+    return torch.from_numpy(arrays)[:, None]  # (N, H, W) -> (N, 1, H, W)
+
+
+def _decode_thz(paths, size: int, md5: dict[str, str]) -> torch.Tensor:
+    """THz images exactly as the scan checked them (thz.data.images.read_thz_uint8)."""
+    arrays = np.stack([read_thz_uint8(path, size, md5.get(path)) for path in paths])
     return torch.from_numpy(arrays)[:, None]  # (N, H, W) -> (N, 1, H, W)

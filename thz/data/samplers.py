@@ -29,6 +29,23 @@ def identity_batches(identity: torch.Tensor, p: int, k: int, seed: int, epoch: i
     return batches
 
 
+def batch_notices(identity: torch.Tensor, names: tuple[str, ...], p: int, k: int) -> list[str]:
+    """What identity_batches does quietly with these settings, said: P capped at the identities
+    there are, K drawn with replacement for identities with fewer than K images."""
+    ids, counts = np.unique(identity.numpy(), return_counts=True)
+    notes = []
+    if p > len(ids):
+        notes.append(f"train.identities_per_batch is {p} but the train part has {len(ids)} identities: P={len(ids)}")
+    few = [(names[i], int(n)) for i, n in zip(ids, counts, strict=True) if n < k]
+    if few:
+        listed = ", ".join(f"{name} ({n})" for name, n in few[:5]) + (" ..." if len(few) > 5 else "")
+        notes.append(
+            f"train.images_per_identity is {k} but {len(few)} identities have fewer images, drawn with "
+            f"replacement: {listed}"
+        )
+    return notes
+
+
 def rank_rows(batch_size: int, k: int, world_size: int, rank: int) -> slice:
     """The rows of one training process in a global batch from identity_batches: whole identities
     (their K images are adjacent), P / world_size of them, so each process's share keeps the

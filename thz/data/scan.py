@@ -18,6 +18,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from thz.config import DataConfig
+from thz.data.images import file_md5
 from thz.data.naming import IMAGE_SUFFIXES, NAME_PATTERN, POSTURES, FileNameError, ParsedName, parse_name
 from thz.data.problems import DataError, Problem
 from thz.data.triplet_csv import read_triplet_csvs
@@ -32,6 +33,7 @@ MANIFEST_COLUMNS = (
     "target",
     "pair_exact",
     "visible",
+    "md5",  # of the file's bytes: training refuses an image changed since the scan
 )
 
 
@@ -51,12 +53,23 @@ def display_path(path: Path) -> str:
 
 
 def list_files(root: Path) -> list[Path]:
-    """Every file below `root`, sorted, skipping hidden files and folders (.DS_Store, .git, ...)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    """Every file below `root`, sorted, skipping hidden files and folders (.DS_Store, .git, ...).
+    Folders that are symbolic links are followed (a data set assembled from several disks), each
+    real folder once, so a link back to a folder already listed cannot loop."""
+    found, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
     return found
+
+
+# what a file's bytes must be for its name's ending (PIL's format names)
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
 def check_image(path: Path, size: int | None, mode: str | None) -> Problem | None:
@@ -68,9 +81,17 @@ def check_image(path: Path, size: int | None, mode: str | None) -> Problem | Non
     try:
         with Image.open(path) as img:
             img.load()
-            actual_mode, actual_size = img.mode, img.size
+            actual_mode, actual_size, actual_format = img.mode, img.size, img.format
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         return Problem(display_path(path), "unreadable", f"cannot be decoded as an image ({err})")
+    expected = FORMATS[path.suffix.lower()]
+    if actual_format != expected:
+        return Problem(
+            display_path(path),
+            "wrong_format",
+            f"holds {actual_format} data but is named {path.suffix} (expected {expected}; a lossy JPEG "
+            "must not pass as a PNG: convert it, or name it by its format)",
+        )
     if size is not None and actual_size != (size, size):
         return Problem(
             display_path(path), "bad_size", f"expected {size}x{size} pixels, got {actual_size[0]}x{actual_size[1]}"
@@ -84,12 +105,8 @@ def check_image(path: Path, size: int | None, mode: str | None) -> Problem | Non
 
 def scan(cfg: DataConfig) -> ScanResult:
     """Scan the configured source (`data.source`) and check it; see build_manifest."""
-    root = Path(cfg.dir)
-    if not root.is_dir():
-        raise DataError(f"data.dir: folder '{cfg.dir}' not found (data.source={cfg.source})")
-    visible_root = Path(cfg.visible_dir) if cfg.visible_dir else None
-    if visible_root is not None and not visible_root.is_dir():
-        raise DataError(f"data.visible_dir: folder '{cfg.visible_dir}' not found")
+    root = _folder(cfg.dir, "data.dir", f" (data.source={cfg.source})")
+    visible_root = _folder(cfg.visible_dir, "data.visible_dir") if cfg.visible_dir else None
     if cfg.source == "triplets":
         files, pairs, visible = read_triplet_csvs(root)
     else:
@@ -109,6 +126,15 @@ def scan(cfg: DataConfig) -> ScanResult:
         root=None if cfg.source == "triplets" else root,
         visible_root=visible_root,
     )
+
+
+def _folder(value: str, key: str, context: str = "") -> Path:
+    path = Path(value)
+    if path.is_file():
+        raise DataError(f"{key}: '{value}' is a file, expected a folder{context}")
+    if not path.is_dir():
+        raise DataError(f"{key}: folder '{value}' not found{context}")
+    return path
 
 
 def build_manifest(
@@ -172,6 +198,7 @@ def build_manifest(
                 "target": display_path(target) if target else "",
                 "pair_exact": bool(exact),
                 "visible": display_path(companions[path]) if path in companions else "",
+                "md5": file_md5(path),
             }
         )
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
@@ -318,7 +345,7 @@ def summarise(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest or per-image table back with the column types the scanner wrote."""
-    text_columns = {c: str for c in ("path", "identity", "posture_name", "sample", "target", "visible")}
+    text_columns = {c: str for c in ("path", "identity", "posture_name", "sample", "target", "visible", "md5")}
     frame = pd.read_csv(path, dtype=text_columns, keep_default_na=False)
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
     if missing:
@@ -328,9 +355,13 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def data_counts(manifest: pd.DataFrame, problems: list[Problem]) -> dict[str, int]:
-    """What the scan found, for metrics/data.json (`dvc metrics diff` shows a data change)."""
+def data_counts(manifest: pd.DataFrame, problems: list[Problem], cfg: DataConfig) -> dict[str, int]:
+    """What the scan found, for metrics/data.json (`dvc metrics diff` shows a data change).
+    `outside_data_dir`: THz images not below data.dir (triplet CSVs may name them: allowed, but
+    DVC does not see them change, so it is said)."""
     concealed = manifest.concealed.astype(bool)
+    root = os.path.abspath(cfg.dir)
+    outside = [p for p in manifest.path if os.path.commonpath([root, os.path.abspath(p)]) != root]
     return {
         "images": int(len(manifest)),
         "concealed": int(concealed.sum()),
@@ -339,6 +370,7 @@ def data_counts(manifest: pd.DataFrame, problems: list[Problem]) -> dict[str, in
         "exact_pairs": int((concealed & manifest.pair_exact.astype(bool)).sum()),
         "with_visible": int((manifest.visible != "").sum()),
         "problems": int(len(problems)),
+        "outside_data_dir": len(outside),
     }
 
 

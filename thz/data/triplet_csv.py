@@ -24,7 +24,8 @@ VISIBLE_COLUMNS = ("visible_concealed", "visible_unconcealed", "visible_negative
 def read_triplet_csvs(folder: Path) -> tuple[list[Path], dict[Path, Path], dict[Path, Path]]:
     """Read every `*.csv` in `folder`: (THz files, anchor -> positive, THz -> visible companion).
 
-    Relative paths are taken relative to the CSV's folder first, then to the working directory.
+    Relative paths are taken relative to the CSV's folder (only: a file found elsewhere by
+    accident would be trained on silently).
     Raises DataError naming the CSV when a required column is missing or a row contradicts
     another (one anchor with two different positives).
     """
@@ -68,9 +69,9 @@ def read_triplet_csvs(folder: Path) -> tuple[list[Path], dict[Path, Path], dict[
 
 
 def _resolve(value: str, csv: Path) -> Path:
-    """Absolute, normalised path, so one file spelt two ways is one file."""
+    """Absolute, normalised path (relative ones from the CSV's folder), so one file spelt two ways
+    is one file."""
     path = Path(value)
     if not path.is_absolute():
-        beside = csv.parent / path
-        path = beside if beside.exists() else path
+        path = csv.parent / path
     return Path(os.path.abspath(path))

@@ -29,9 +29,10 @@ from thz.checkpoint import save_checkpoint
 from thz.config import Config, TrainConfig, config_to_dict
 from thz.data.augment import PROFILES, AugmentProfile, augment_pair_batch
 from thz.data.dataset import PairSet
-from thz.data.samplers import check_rank_split, identity_batches, rank_rows
+from thz.data.samplers import batch_notices, check_rank_split, identity_batches, rank_rows
 from thz.distributed import Workers, average_gradients, broadcast_modules, mean_over_ranks
 from thz.eval.predictions import predict, to_device
+from thz.files import remove_leftovers
 from thz.losses.objective import MaskedReconstructionObjective, Objective
 from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.verification import verification_metrics
@@ -162,8 +163,12 @@ def fit(
     run = Run.start(objective, cfg, workers)
     if run.workers.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        for name in remove_leftovers(out_dir):
+            print(f"removed {out_dir / name}: a half-written file of an interrupted run", flush=True)
     tracker = tracker if tracker is not None and run.workers.is_main else Tracker(None)
     check_rank_split(len(train.identities), tc.identities_per_batch, tc.images_per_identity, run.workers.world_size)
+    for note in batch_notices(train.identity, train.identities, tc.identities_per_batch, tc.images_per_identity):
+        run.workers.say(f"note: {note}")
     per_epoch = len(identity_batches(train.identity, tc.identities_per_batch, tc.images_per_identity, 0, 0))
     plan = Plan(tuple(phases or plan_phases(tc)), per_epoch, tc)
     progress = _resume(run, out_dir / "last.pt", unread, plan) if tc.resume else Progress()

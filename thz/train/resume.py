@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from thz.checkpoint import load_checkpoint
+from thz.checkpoint import CheckpointError, load_checkpoint
 from thz.config import Config, ConfigError, config_to_dict, execution_keys
 from thz.distributed import Workers, share_from_main
 
@@ -16,7 +16,10 @@ def read_last(path: Path, workers: Workers) -> dict | None:
     ckpt = None
     if workers.is_main:
         if path.exists():
-            ckpt = load_checkpoint(path)
+            try:
+                ckpt = load_checkpoint(path)
+            except CheckpointError as err:
+                raise CheckpointError(f"{err}; cannot resume from it: delete it to train from step 0") from None
         else:
             print(f"train.resume is true but {path} does not exist: training from step 0", flush=True)
     return share_from_main(ckpt)

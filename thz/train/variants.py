@@ -16,6 +16,7 @@ on several nodes); see thz.distributed.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -73,8 +74,25 @@ def train_variant(
     if cfg.train.nproc > 1 and not under_torchrun():
         raise SystemExit(relaunch_under_torchrun(cfg.train.nproc))
     workers = start(cfg.train.device, cfg.train.threads)
-    _train(variant, cfg, images_csv, out, live, teacher, workers)
+    try:
+        _train(variant, cfg, images_csv, out, live, teacher, workers)
+    except KeyboardInterrupt:
+        if workers.is_main:
+            print(interrupted_message(out), file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     stop(workers)  # not after an error: see thz.distributed.stop
+
+
+def interrupted_message(out: Path) -> str:
+    """One line for Ctrl-C: where the last checkpoint is and how to continue from it."""
+    last = out / "last.pt"
+    if not last.is_file():
+        return f"interrupted before the first checkpoint: nothing in {out} to resume from"
+    command = " ".join(["python", *sys.orig_argv[1:]])
+    return (
+        f"interrupted: the last checkpoint is {last}; to continue from it, set train.resume: true in "
+        f"params.yaml and run `{command}`, then `dvc commit` the stage"
+    )
 
 
 def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, teacher: Path | None, workers) -> None:

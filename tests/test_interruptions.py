@@ -1,0 +1,92 @@
+"""Interrupted training stages, on the real stage in a tiny copy of the repository: Ctrl-C ends with
+one line saying how to resume, and a kill -9 followed by the documented resume and `dvc commit`
+versions exactly the weights of an uninterrupted run, with no stray file in the DVC output."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.tiny_repo import dvc_env, make_tiny_repo, run
+from thz.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+STAGE = [sys.executable, "-m", "stages.train", "--variant", "baseline", "--images", "data/split/fold_0/images.csv"]
+OUT = ["--out", "models/fold_0/baseline", "--live", "metrics/train/fold_0/baseline"]
+
+
+def _repo(tmp_path: Path, name: str, **train) -> Path:
+    repo = make_tiny_repo(tmp_path / name)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"].update(train)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["dvc", "repro", "split"], repo)
+    return repo
+
+
+def _start(repo: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*STAGE, *OUT], cwd=repo, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        assert proc.poll() is None, f"the stage ended before writing {path}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_ends_with_one_line_saying_where_the_checkpoint_is_and_how_to_resume(tmp_path):
+    repo = _repo(tmp_path, "repo", epochs=200)
+    proc = _start(repo)
+    _wait_for(repo / "models/fold_0/baseline/last.pt", proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "interrupted: the last checkpoint is models/fold_0/baseline/last.pt; to continue from it, set " in err
+    assert "train.resume: true in params.yaml and run `python -m stages.train --variant baseline" in err
+
+
+def test_kill_9_then_resume_and_dvc_commit_versions_the_weights_of_an_uninterrupted_run(tmp_path):
+    train = {"epochs": 6, "val_every": 0.5}
+    whole = _repo(tmp_path, "whole", **train)
+    run(["dvc", "repro", "train_baseline@0"], whole)
+
+    repo = _repo(tmp_path, "killed", **train)
+    out = repo / "models/fold_0/baseline"
+    proc = _start(repo)
+    _wait_for(out / "last.pt", proc)
+    time.sleep(random.uniform(0.0, 1.5))  # a random step after the first checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the kill")
+    (out / ".last.pt.hb3k2_a1.tmp").write_bytes(b"half a checkpoint")  # what a kill during a write leaves
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["resume"] = True
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    resumed = run([*STAGE, *OUT], repo)
+    assert "resuming from models/fold_0/baseline/last.pt at step" in resumed
+    assert "removed models/fold_0/baseline/.last.pt.hb3k2_a1.tmp" in resumed
+    run(["dvc", "commit", "-f", "train_baseline@0"], repo)
+
+    for name in ("best.pt", "last.pt"):  # the same weights, step and validation metrics
+        a, b = (load_checkpoint(folder / name) for folder in (whole / "models/fold_0/baseline", out))
+        assert a["step"] == b["step"] and a["metrics"] == b["metrics"], name
+        assert a["model"].keys() == b["model"].keys()
+        assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]), name
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train_baseline@0"]["outs"]
+    assert next(o for o in lock if o["path"] == "models/fold_0/baseline")["nfiles"] == 2  # no stray file versioned
