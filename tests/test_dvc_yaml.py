@@ -100,3 +100,11 @@ def test_training_stage_params_are_what_the_variant_reads(variant):
 
 def test_the_student_depends_on_its_teacher():
     assert "models/fold_${item}/teacher" in _stages()["train_student"]["deps"]
+
+
+def test_the_models_evaluated_and_compared_are_the_trained_variants():
+    from thz.eval.compare import MODELS
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert MODELS == tuple(READS) == tuple(stages["evaluate"]["matrix"]["model"])
+    assert {f"train_{m}" for m in MODELS} <= set(stages)
