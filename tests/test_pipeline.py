@@ -110,6 +110,15 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
     assert "wilcoxon_p" in compare["student_vs_baseline"]["verification_auc"]
     page = (repo / "metrics/report/report.html").read_text()
     assert "data:image/png;base64," in page and "<script" not in page
+    for model in ("baseline", "student"):  # exported, and checked against PyTorch inside the stage
+        card = json.loads((repo / f"models/fold_0/{model}.json").read_text())
+        assert (repo / f"models/fold_0/{model}.onnx").stat().st_size > 10_000
+        assert card["parity"]["posture_agreement"] == 1.0 and card["parity"]["images"] == 2 * 5 * 2
+        assert (
+            card["threshold"]["value"]
+            == evaluated[model]["verification"]["probe_gallery"]["at_val_threshold"]["threshold"]
+        )
+    assert not (repo / "models/fold_0/teacher.onnx").exists()  # the teacher needs visible images
     _check_plots_page(repo)
     again = run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again

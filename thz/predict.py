@@ -2,12 +2,15 @@
 
     python -m thz.predict --model models/fold_0/student/best.pt face.png [more.png ...] [--out DIR]
     python -m thz.predict --model models/fold_0/student/best.pt --verify a.png b.png
+    python -m thz.predict --onnx models/fold_0/student.onnx face.png [--verify a.png b.png]
 
 For each image: the predicted posture with its probability, and (with --out) the reconstruction
 as a PNG and the embedding as a .npy file. With --verify: the cosine score of the two images and
-the decision at the threshold the evaluate stage chose on the validation identities (read from
-metrics/eval/fold_K/<model>/metrics.json for models/fold_K/<model>/best.pt, or given with
---threshold). THz images only: a teacher checkpoint is refused, since it would need visible images.
+the decision at the threshold chosen on the validation identities (for a checkpoint, read from
+metrics/eval/fold_K/<model>/metrics.json for models/fold_K/<model>/best.pt; for an ONNX model,
+from its card; or given with --threshold). THz images only: a teacher checkpoint is refused,
+since it would need visible images. With --onnx only ONNX Runtime, numpy and Pillow run: torch is
+never imported, so the exported student works where PyTorch is not installed.
 """
 
 from __future__ import annotations
@@ -19,10 +22,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
-from thz.checkpoint import load_model
 from thz.cli import run
 from thz.config import ConfigError
 from thz.data.naming import POSTURES
@@ -30,9 +31,9 @@ from thz.data.problems import DataError
 from thz.files import atomic_path, save_png
 
 
-def read_thz_image(path: Path, size: int) -> torch.Tensor:
-    """(1, 1, size, size) in [0, 1] from an 8-bit grayscale PNG of exactly size x size, or a
-    DataError naming the file and what was expected."""
+def read_thz_image(path: Path, size: int) -> np.ndarray:
+    """(1, 1, size, size) float32 in [0, 1] from an 8-bit grayscale PNG of exactly size x size, or
+    a DataError naming the file and what was expected."""
     try:
         with Image.open(path) as img:
             img.load()
@@ -48,26 +49,37 @@ def read_thz_image(path: Path, size: int) -> torch.Tensor:
         raise DataError(
             f"{path}: expected {size}x{size} pixels (the model's data.image_size), got {shape[0]}x{shape[1]}"
         )
-    return torch.from_numpy(array.copy()).float().div_(255.0)[None, None]
+    return (array.astype(np.float32) / np.float32(255.0))[None, None]
 
 
-def load_thz_model(path: Path):
-    try:
-        model, cfg = load_model(path)
-    except (FileNotFoundError, ValueError) as err:
-        raise ConfigError(f"cannot load the model: {err}") from None
-    if "visible" in model.modalities:
-        raise ConfigError(f"{path}: a teacher checkpoint needs visible images; predict with the student or baseline")
-    return model, cfg
+class TorchModel:
+    """A checkpoint through PyTorch (imported here, not at module level: the ONNX path needs none)."""
 
+    def __init__(self, path: Path):
+        from thz.checkpoint import load_model
 
-@torch.no_grad()
-def predict_images(model, images: torch.Tensor):
-    """Embeddings (N, D), posture probabilities (N, 5) and reconstructions (N, 1, H, W), routed by
-    the predicted posture."""
-    model.eval()
-    out = model(images, routing="predicted")
-    return out.emb, out.posture_logits.softmax(dim=1), out.recon
+        try:
+            self.model, cfg = load_model(path)
+        except (FileNotFoundError, ValueError) as err:
+            raise ConfigError(f"cannot load the model: {err}") from None
+        if "visible" in self.model.modalities:
+            raise ConfigError(
+                f"{path}: a teacher checkpoint needs visible images; predict with the student or baseline"
+            )
+        self.image_size, self.path = cfg.data.image_size, path
+
+    @property
+    def threshold(self) -> float | None:
+        return stored_threshold(self.path)
+
+    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Embeddings (N, D), posture probabilities (N, 5) and reconstructions (N, 1, H, W),
+        routed by the predicted posture."""
+        import torch
+
+        with torch.no_grad():
+            out = self.model.eval()(torch.from_numpy(images), routing="predicted")
+            return out.emb.numpy(), out.posture_logits.softmax(dim=1).numpy(), out.recon.numpy()
 
 
 def stored_threshold(model_path: Path) -> float | None:
@@ -97,10 +109,12 @@ def _check_out(out: Path, images: list[Path]) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, required=True, help="a baseline or student best.pt")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="a baseline or student best.pt (PyTorch)")
+    source.add_argument("--onnx", type=Path, help="an exported model.onnx, its .json card beside it (no PyTorch)")
     parser.add_argument("images", type=Path, nargs="*", help="THz PNG files")
     parser.add_argument("--verify", type=Path, nargs=2, metavar=("A", "B"), help="score two images")
-    parser.add_argument("--threshold", type=float, help="decision threshold (default: the evaluate stage's)")
+    parser.add_argument("--threshold", type=float, help="decision threshold (default: the validation one)")
     parser.add_argument("--out", type=Path, help="write <name>_recon.png and <name>_embedding.npy here")
     args = parser.parse_args(argv)
     if not args.images and not args.verify:
@@ -109,20 +123,24 @@ def main(argv=None) -> None:
         raise ConfigError(f"--threshold {args.threshold}: expected a finite number (a cosine score)")
     if args.out is not None:
         _check_out(args.out, args.images)
-    model, cfg = load_thz_model(args.model)
+    if args.onnx is not None:
+        from thz.deploy.onnx_runtime import OnnxModel
+
+        model = OnnxModel(args.onnx)
+    else:
+        model = TorchModel(args.model)
     paths = list(args.verify or args.images)
-    images = torch.cat([read_thz_image(p, cfg.data.image_size) for p in paths])
-    emb, probs, recon = predict_images(model, images)
+    emb, probs, recon = model.run(np.concatenate([read_thz_image(p, model.image_size) for p in paths]))
     for path, p, e, r in zip(paths, probs, emb, recon, strict=True):
         k = int(p.argmax())
         print(f"{path}: posture {POSTURES[k]} ({float(p[k]):.3f})")
         if args.out is not None:
-            save_png(args.out / f"{path.stem}_recon.png", (r[0].numpy() * 255).round().astype(np.uint8))
+            save_png(args.out / f"{path.stem}_recon.png", (r[0] * 255).round().astype(np.uint8))
             with atomic_path(args.out / f"{path.stem}_embedding.npy") as tmp, open(tmp, "wb") as handle:
-                np.save(handle, e.numpy())
+                np.save(handle, e)
     if args.verify:
         score = float(emb[0] @ emb[1])
-        threshold = args.threshold if args.threshold is not None else stored_threshold(args.model)
+        threshold = args.threshold if args.threshold is not None else model.threshold
         if threshold is None:
             print(f"score {score:.4f} (no threshold: pass --threshold, or evaluate the model: dvc repro evaluate)")
         else:
