@@ -2,6 +2,7 @@
 
     python bench/deploy.py                    # the default network, batches 1 and 64
     python bench/deploy.py --setting parity --repeats 50
+    python bench/deploy.py --json metrics/bench/deploy.json   # also record it (README's table reads it)
 
 Each engine runs in a fresh process (so its peak resident memory is its own): PyTorch eager as the
 training code runs it (only each sample's expert, `sparse`), PyTorch on the exported graph
@@ -93,29 +94,44 @@ def main() -> None:
     parser.add_argument("--setting", choices=sorted(SETTINGS), default="default")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--onnx", help=argparse.SUPPRESS)
+    parser.add_argument("--export", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.export:  # in its own process: this one stays small, so the engines' peak memory is theirs
+        export(args.setting, args.export)
+        import torch
+
+        print("RESULT " + json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability()}))
+        return
     if args.engine:  # one measurement, in this fresh process
         print("RESULT " + json.dumps(measure(args.engine, args.setting, args.batches, args.repeats, args.onnx)))
         return
-    import torch
-
     with tempfile.TemporaryDirectory() as tmp:
         onnx = str(Path(tmp) / "model.onnx")
-        export(args.setting, onnx)
+        cpu = _child(["--export", onnx, "--setting", args.setting])["cpu_capability"]
         print(
-            f"{args.setting} network, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-            f"median of {args.repeats} after warm-up, each engine in its own process"
+            f"{args.setting} network, CPU capability {cpu}, median of {args.repeats} after warm-up, each engine alone"
         )
         print("engine         threads  " + "  ".join(f"ms/image @{b:<3}" for b in args.batches) + "  peak RSS (GB)")
+        results = []
         for engine in ENGINES:
-            command = [sys.executable, __file__, "--engine", engine, "--setting", args.setting, "--onnx", onnx]
-            command += ["--repeats", str(args.repeats), "--batches", *map(str, args.batches)]
-            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-            r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+            options = ["--engine", engine, "--setting", args.setting, "--onnx", onnx, "--repeats", str(args.repeats)]
+            r = _child([*options, "--batches", *map(str, args.batches)])
+            results.append(r)
             times = "  ".join(f"{r['ms_per_image'][str(b)]:>12.2f}" for b in args.batches)
             print(f"{engine:<13}  {r['threads']:>7}  {times}  {r['peak_rss_gb']:>12.2f}")
+    if args.json:
+        record = {"setting": args.setting, "cpu_capability": cpu, "repeats": args.repeats, "engines": results}
+        record["date"] = time.strftime("%Y-%m-%d")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _child(options: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, *options], capture_output=True, text=True, check=True).stdout
+    return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
 
 
 if __name__ == "__main__":

@@ -308,6 +308,30 @@ def split(root: Path) -> str:
     return markdown(["part", "identities", "images", "names"], rows, f"From `{rel}` ({where}).")
 
 
+def deploy_latency(root: Path) -> str:
+    """A recorded measurement, not a pipeline result: bench/deploy.py --json metrics/bench/deploy.json."""
+    rel = "metrics/bench/deploy.json"
+    d = read_json(root, rel)
+    batches = sorted(value(d, "engines", rel)[0]["ms_per_image"], key=int)
+    names = {"torch-sparse": "PyTorch eager (one expert per image)", "torch-dense": "PyTorch, exported graph"}
+    names["onnxruntime"] = "ONNX Runtime, exported graph"
+    rows = [
+        [
+            names.get(e["engine"], e["engine"]),
+            *(f"{e['ms_per_image'][b]:.2f}" for b in batches),
+            f"{e['peak_rss_gb']:.2f}",
+        ]
+        for e in d["engines"]
+    ]
+    header = ["engine", *(f"ms per image, batch {b}" for b in batches), "peak memory (GB)"]
+    caption = (
+        f"{d['setting']} network; medians of {d['repeats']} after warm-up, each engine alone in its own process, "
+        f"on a 2-core CPU with capability {d['cpu_capability']}, idle, {d['date']}. From `{rel}` "
+        "(`python bench/deploy.py --json metrics/bench/deploy.json`)."
+    )
+    return markdown(header, rows, caption)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "results": results,
     "test_metrics": test_metrics,
@@ -318,6 +342,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "floors": floors,
     "data": data,
     "split": split,
+    "deploy_latency": deploy_latency,
 }
 
 
