@@ -16,26 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from timing import median_time
+
 ENGINES = ("torch-sparse", "torch-dense", "onnxruntime")
 SETTINGS = {"default": {}, "parity": {"width": 64}}
-
-
-def _median(fn, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(engine: str, setting: str, batches: list[int], repeats: int, onnx: str) -> dict:
@@ -73,7 +63,7 @@ def measure(engine: str, setting: str, batches: list[int], repeats: int, onnx: s
     result = {"engine": engine, "threads": threads, "ms_per_image": {}}
     for batch in batches:
         x = np.random.default_rng(0).random((batch, 1, 64, 64), dtype=np.float32)
-        result["ms_per_image"][batch] = 1000 * _median(make(x), warmup=3, repeats=repeats) / batch
+        result["ms_per_image"][batch] = 1000 * median_time(make(x), warmup=3, repeats=repeats) / batch
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return result
 

@@ -21,6 +21,7 @@ import sys
 import time
 
 import torch
+from timing import median_time
 from torch.utils.flop_counter import FlopCounterMode
 
 from thz.config import Config, LossConfig, ModelConfig
@@ -44,17 +45,6 @@ def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * n**3 / statistics.median(times) / 1e9
-
-
-def _median_time(fn, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(setting: str, batch: int, channels_last: bool, bf16: bool, repeats: int) -> dict:
@@ -82,7 +72,7 @@ def measure(setting: str, batch: int, channels_last: bool, bf16: bool, repeats: 
         train_step()
     train_flops = counter.get_total_flops()
     model.train()
-    step = _median_time(train_step, warmup=2, repeats=repeats)
+    step = median_time(train_step, warmup=2, repeats=repeats)
     model.eval()
     result = {
         "setting": setting,
@@ -101,7 +91,7 @@ def measure(setting: str, batch: int, channels_last: bool, bf16: bool, repeats: 
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 model(x, posture)
 
-        seconds = _median_time(infer, warmup=2, repeats=repeats if infer_batch > 1 else 5 * repeats)
+        seconds = median_time(infer, warmup=2, repeats=repeats if infer_batch > 1 else 5 * repeats)
         result[f"infer_b{infer_batch}_images_per_s"] = round(infer_batch / seconds, 1)
         result[f"infer_b{infer_batch}_ms_per_image"] = round(1000 * seconds / infer_batch, 2)
     result["peak_rss_GB"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
