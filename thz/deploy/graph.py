@@ -1,13 +1,15 @@
 """The THz-only network as one graph for deployment: image batch in, embedding, posture logits and
-reconstruction out, with the routing the model uses at test time written without Python branches.
+reconstruction out, with the routing the model uses at test time expressed in the graph itself.
 
 At test time the decoder expert is chosen by the network's own posture guess. Training code runs
 only the chosen expert on each sample (the batch is partitioned), which an exported graph cannot
-express for every batch: tracing a branch or boolean indexing would bake in the experts of the
-example batch. Here every expert runs on every sample and a one-hot gate of the predicted posture
-selects each sample's output (a soft-routing model mixes them by the posture probabilities, as it
-does in PyTorch), so the graph is right for any batch at the cost of running all experts
-(bench/deploy.py measures it). Selecting with a 0/1 gate leaves the chosen expert's values exact.
+express for every batch: tracing a Python branch or boolean indexing would bake in the experts of
+the example batch. Here each expert sits in a `torch.cond` (an ONNX `If`) that runs it, on the
+whole batch, only when some sample's gate selects it; a one-hot gate of the predicted posture then
+keeps each sample's own expert output (a soft-routing model mixes them by the posture
+probabilities, as it does in PyTorch). So a batch of one posture, every batch of one image
+included, runs one decoder; a mixed batch runs the experts it uses. Selecting with a 0/1 gate
+leaves the chosen expert's values exact. bench/deploy.py measures the cost.
 """
 
 from __future__ import annotations
@@ -40,6 +42,19 @@ class DeployedNet(nn.Module):
             gate = logits.softmax(dim=1)
         else:  # the predicted posture's expert, as one-hot weights: (B,) -> (B, E)
             gate = nn.functional.one_hot(logits.argmax(dim=1), len(m.decoder.experts)).to(x.dtype)
-        outs = torch.stack([expert(features) for expert in m.decoder.experts], dim=1)  # (B, E, 1, H, W)
-        recon = (gate[:, :, None, None, None] * outs).sum(dim=1)
+        recon = torch.zeros_like(x)  # (B, 1, H, W)
+        for e, expert in enumerate(m.decoder.experts):
+            g = gate[:, e]
+            recon = recon + torch.cond(g.sum() > 0, _weighted(expert), _nothing, (g, x, *features))
         return emb, logits, recon
+
+
+def _weighted(expert: nn.Module):
+    def run(g: torch.Tensor, x: torch.Tensor, *features: torch.Tensor) -> torch.Tensor:
+        return g[:, None, None, None] * expert(list(features))  # (B, 1, H, W)
+
+    return run
+
+
+def _nothing(g: torch.Tensor, x: torch.Tensor, *features: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(x)  # no sample takes this expert
