@@ -110,15 +110,17 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
     assert "wilcoxon_p" in compare["student_vs_baseline"]["verification_auc"]
     page = (repo / "metrics/report/report.html").read_text()
     assert "data:image/png;base64," in page and "<script" not in page
-    for model in ("baseline", "student"):  # exported, and checked against PyTorch inside the stage
-        card = json.loads((repo / f"models/fold_0/{model}.json").read_text())
-        assert (repo / f"models/fold_0/{model}.onnx").stat().st_size > 10_000
-        assert card["parity"]["posture_agreement"] == 1.0 and card["parity"]["images"] == 2 * 5 * 2
-        assert (
-            card["threshold"]["value"]
-            == evaluated[model]["verification"]["probe_gallery"]["at_val_threshold"]["threshold"]
-        )
-    assert not (repo / "models/fold_0/teacher.onnx").exists()  # the teacher needs visible images
+    card = json.loads((repo / "models/fold_0/student.json").read_text())  # exported, checked inside the stage
+    assert (repo / "models/fold_0/student.onnx").stat().st_size > 10_000
+    assert card["parity"]["posture_agreement"] == 1.0 and card["parity"]["images"] == 2 * 5 * 2
+    threshold = evaluated["student"]["verification"]["probe_gallery"]["at_val_threshold"]["threshold"]
+    assert card["threshold"]["value"] == threshold
+    assert not (repo / "models/fold_0/baseline.onnx").exists()  # export.models is [student] here
+    probe = pd.read_csv(repo / "metrics/eval/fold_0/student/per_sample.csv").path[0]
+    verdict = run(
+        [sys.executable, "-m", "thz.predict", "--onnx", "models/fold_0/student.onnx", "--verify", probe, probe], repo
+    )
+    assert f"score 1.0000, threshold {threshold:.4f}: same person" in verdict
     _check_plots_page(repo)
     again = run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again

@@ -24,6 +24,7 @@ from thz.files import write_json
 from thz.models import build_model
 from thz.predict import main
 
+pytestmark = pytest.mark.slow  # the export takes about 20 s; the fast tier's tiny repro exports and checks one
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = {
     "verification": {
