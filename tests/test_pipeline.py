@@ -115,7 +115,7 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
     assert card["parity"]["posture_agreement"] == 1.0 and card["parity"]["images"] == 2 * 5 * 2
     threshold = evaluated["student"]["verification"]["probe_gallery"]["at_val_threshold"]["threshold"]
     assert card["threshold"]["value"] == threshold
-    assert not (repo / "models/fold_0/baseline.onnx").exists()  # export.models is [student] here
+    assert not (repo / "models/fold_0/baseline.onnx").exists()  # the tiny copy exports the student only
     probe = pd.read_csv(repo / "metrics/eval/fold_0/student/per_sample.csv").path[0]
     verdict = run(
         [sys.executable, "-m", "thz.predict", "--onnx", "models/fold_0/student.onnx", "--verify", probe, probe], repo

@@ -185,21 +185,6 @@ class DistillConfig:
 
 
 @dataclass(frozen=True)
-class ExportConfig:
-    """Stage export: which THz-only models of each fold become ONNX files with a model card."""
-
-    models: tuple[str, ...] = ("baseline", "student")
-
-    def __post_init__(self):
-        wrong = [m for m in self.models if m not in ("baseline", "student")]
-        if not self.models or wrong or len(set(self.models)) != len(self.models):
-            raise ConfigError(
-                f"'export.models' = {list(self.models)}: expected distinct THz-only models from "
-                "['baseline', 'student'] (the teacher needs visible images)"
-            )
-
-
-@dataclass(frozen=True)
 class Config:
     seed: int = field(default=0, metadata=_range(0, 2**32 - 1))
     simulate: SimulateConfig = SimulateConfig()
@@ -211,7 +196,6 @@ class Config:
     train: TrainConfig = TrainConfig()
     teacher: TeacherConfig = TeacherConfig()
     distill: DistillConfig = DistillConfig()
-    export: ExportConfig = ExportConfig()
 
 
 def choices(section: type, key: str) -> tuple[str, ...]:
