@@ -54,8 +54,17 @@ def test_run_folds_must_name_distinct_existing_folds():
         with pytest.raises(ConfigError, match=r"params: 'split.run_folds' = .*0\.\.3 \(split.folds = 4\)") as err:
             config_from_dict({"split": {"folds": 4, "run_folds": wrong}})
         assert "-S 'split.run_folds=[0,1,2,3]'" in str(err.value)
-    with pytest.raises(ConfigError, match=r"'split.run_folds' = \[1\]"):
-        config_from_dict({"split": {"run_folds": [1]}})  # one fold by default: only fold 0 exists
+    with pytest.raises(ConfigError, match=r"'split.run_folds' = \[5\]"):
+        config_from_dict({"split": {"run_folds": [5]}})  # five folds by default: 0..4
+
+
+def test_default_params_cross_validate_every_identity():
+    """params.yaml as committed: K-fold cross-validation by identity over every fold, so `dvc repro`
+    tests each simulated identity exactly once and compare pools them all."""
+    cfg = load_config(ROOT / "params.yaml")
+    assert cfg.data.source == "simulated" and cfg.simulate.identities == 20
+    assert cfg.split.folds == 5 and cfg.split.run_folds == tuple(range(cfg.split.folds))
+    assert not cfg.split.test_identities and not cfg.split.val_identities  # drawn per fold, not fixed
 
 
 def test_wrong_types_and_choices():

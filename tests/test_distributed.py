@@ -223,9 +223,12 @@ def test_each_rank_draws_its_own_dropout_stream_and_rank_0_the_single_process_on
     assert 0 <= rank_seed(3, 10, 1) < 2**63  # a valid torch.manual_seed
 
 
-def test_precision_setting_per_device():
+def test_precision_setting_per_device(monkeypatch):
     cpu = torch.device("cpu")
+    monkeypatch.setattr("thz.runtime.native_bf16", lambda: False)
     assert autocast_dtype("auto", cpu) is None and autocast_dtype("fp32", cpu) is None
+    monkeypatch.setattr("thz.runtime.native_bf16", lambda: True)
+    assert autocast_dtype("auto", cpu) == torch.bfloat16 and autocast_dtype("fp32", cpu) is None
     assert autocast_dtype("bf16", cpu) == torch.bfloat16
     with pytest.raises(ConfigError, match="train.precision is fp16"):
         autocast_dtype("fp16", cpu)

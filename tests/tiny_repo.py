@@ -15,14 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "simulate": {"identities": 6, "samples": 2, "image_size": 32, "visible_size": 32},
     "data": {"image_size": 32},
-    "split": {"n_val_identities": 2, "n_test_identities": 2},
+    "split": {"n_val_identities": 2, "n_test_identities": 2, "folds": 1, "run_folds": [0]},
     "model": {"width": 8, "embedding_hidden": 32, "embedding_dim": 16, "reduction": "pool"},
     "loss": {"lpips": 0.0},
     "train": {"epochs": 1, "identities_per_batch": 2, "images_per_identity": 2, "warmup_epochs": 0.5},
     "teacher": {"epochs": 1},
 }
 # one ONNX export is enough in the tiny copy: each takes about 20 s (torch.export tracing)
-EXPORTED = ("      model: [baseline, student]", "      model: [student]")
+EXPORTED = ("    foreach: [baseline, student]", "    foreach: [student]")
 
 
 def dvc_env() -> dict[str, str]:
@@ -59,7 +59,7 @@ def make_tiny_repo(dest: Path) -> Path:
         params[section].update(values)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     pipeline = (dest / "dvc.yaml").read_text()
-    assert pipeline.count(EXPORTED[0]) == 1, "dvc.yaml's export matrix changed: update tests/tiny_repo.py"
+    assert pipeline.count(EXPORTED[0]) == 1, "dvc.yaml's export foreach changed: update tests/tiny_repo.py"
     (dest / "dvc.yaml").write_text(pipeline.replace(*EXPORTED))
     run(["git", "init", "-q"], dest)
     commit_all(dest, "tiny")

@@ -68,10 +68,10 @@ class SplitConfig:
     n_test_identities: int = field(default=3, metadata=_range(1, None))
     val_identities: tuple[str, ...] = ()
     test_identities: tuple[str, ...] = ()
-    folds: int = field(default=1, metadata=_range(1, 50))
+    folds: int = field(default=5, metadata=_range(1, 50))
     # the folds the pipeline trains and evaluates (DVC's foreach needs a list): all of 0..folds-1
     # for a full cross-validation, or a subset to spread the folds over machines or sessions
-    run_folds: tuple[int, ...] = (0,)
+    run_folds: tuple[int, ...] = (0, 1, 2, 3, 4)
 
     def __post_init__(self):
         wrong = [k for k in self.run_folds if not 0 <= k < self.folds]
@@ -124,7 +124,7 @@ class AugmentConfig:
 class TrainConfig:
     """Optimisation and bookkeeping of one training run (baseline, teacher or student)."""
 
-    epochs: int = field(default=60, metadata=_range(1, 100000))
+    epochs: int = field(default=14, metadata=_range(1, 100000))
     identities_per_batch: int = field(default=8, metadata=_range(2, 1024))  # P
     images_per_identity: int = field(default=4, metadata=_range(2, 1024))  # K
     lr: float = field(default=1e-3, metadata=_range(1e-7, 1.0))
@@ -133,15 +133,16 @@ class TrainConfig:
     warmup_epochs: float = field(default=2.0, metadata=_range(0.0, None))
     min_lr_ratio: float = field(default=0.01, metadata=_range(0.0, 1.0))
     grad_clip: float = field(default=1.0, metadata=_range(0.0, None))  # 0 switches clipping off
-    val_every: float = field(default=1.0, metadata=_range(0.01, None))  # in epochs
+    val_every: float = field(default=2.0, metadata=_range(0.01, None))  # in epochs
     select_metric: Literal["ssim", "posture_acc", "auc", "loss"] = "ssim"
     # how a run executes, not what it computes (may differ at resume; a different nproc changes
     # only the dropout draws; train.device is not one: with precision auto it picks fp32 or AMP)
     resume: bool = field(default=False, metadata={"execution": True})
     threads: int = field(default=0, metadata=_range(0, 256, execution=True))  # 0: torch's default
     channels_last: bool = True  # NHWC layout: faster oneDNN convolutions on CPU, same numbers
-    # where and how: "auto" takes the GPU when there is one; precision "auto" is fp32 on the CPU and
-    # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
+    # where and how: "auto" takes the GPU when there is one; precision "auto" is bf16 autocast on a
+    # CPU that computes bf16 natively (thz.runtime.native_bf16), fp32 on any other CPU, and mixed
+    # precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # data-parallel processes started by the stage through torchrun (one per GPU, or sharing the CPU
@@ -164,7 +165,7 @@ class TeacherConfig:
     heads: int = field(default=8, metadata=_range(1, 64))  # attention heads; must divide 8 x model.width
     dropout: float = field(default=0.1, metadata=_range(0.0, 0.9))  # attention dropout
     positional: bool = True  # learned position embeddings of the bottleneck tokens (published: none)
-    epochs: int = field(default=40, metadata=_range(1, 100000))
+    epochs: int = field(default=10, metadata=_range(1, 100000))
 
 
 @dataclass(frozen=True)

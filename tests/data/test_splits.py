@@ -12,8 +12,8 @@ from thz.data.splits import IdentitySplit, assign_parts, check_disjoint, make_tr
 IDS = [f"p{i:02d}" for i in range(20)]
 
 
-def test_default_split_is_disjoint_complete_and_sized():
-    (split,) = split_identities(IDS, SplitConfig(), seed=0)
+def test_one_fold_split_is_disjoint_complete_and_sized():
+    (split,) = split_identities(IDS, SplitConfig(folds=1, run_folds=(0,)), seed=0)
     assert (len(split.train), len(split.val), len(split.test)) == (14, 3, 3)
     assert sorted(split.train + split.val + split.test) == IDS
     check_disjoint(split)
@@ -25,8 +25,8 @@ def test_same_seed_same_split_other_seed_other_split():
     assert a != split_identities(IDS, SplitConfig(), seed=4)
 
 
-def test_folds_cover_every_identity_once_as_test():
-    splits = split_identities(IDS, SplitConfig(folds=5), seed=0)
+def test_default_folds_cover_every_identity_once_as_test():
+    splits = split_identities(IDS, SplitConfig(), seed=0)
     assert len(splits) == 5
     tests = [i for s in splits for i in s.test]
     assert sorted(tests) == IDS
@@ -37,7 +37,7 @@ def test_folds_cover_every_identity_once_as_test():
 
 
 def test_explicit_identity_lists_are_used_exactly():
-    cfg = SplitConfig(test_identities=("p01", "p02"), val_identities=("p03", "p04", "p05"))
+    cfg = SplitConfig(folds=1, run_folds=(0,), test_identities=("p01", "p02"), val_identities=("p03", "p04", "p05"))
     (split,) = split_identities(IDS, cfg, seed=0)
     assert split.test == ("p01", "p02") and split.val == ("p03", "p04", "p05")
     assert len(split.train) == 15
@@ -45,16 +45,17 @@ def test_explicit_identity_lists_are_used_exactly():
 
 def test_explicit_lists_are_checked():
     with pytest.raises(ConfigError, match=r"split.test_identities: \['zz'\] not in the data"):
-        split_identities(IDS, SplitConfig(test_identities=("zz", "p01")), seed=0)
+        split_identities(IDS, SplitConfig(folds=1, run_folds=(0,), test_identities=("zz", "p01")), seed=0)
     with pytest.raises(ConfigError, match="share"):
-        split_identities(IDS, SplitConfig(test_identities=("p01", "p02"), val_identities=("p02", "p03")), seed=0)
+        one_fold = SplitConfig(folds=1, run_folds=(0,), test_identities=("p01", "p02"), val_identities=("p02", "p03"))
+        split_identities(IDS, one_fold, seed=0)
     with pytest.raises(ConfigError, match="exclude each other"):
-        split_identities(IDS, SplitConfig(test_identities=("p01", "p02"), folds=2), seed=0)
+        split_identities(IDS, SplitConfig(test_identities=("p01", "p02"), folds=2, run_folds=(0, 1)), seed=0)
 
 
 def test_too_few_identities_is_refused():
     with pytest.raises(ConfigError, match="train would have 1 identities"):
-        split_identities(IDS[:7], SplitConfig(), seed=0)
+        split_identities(IDS[:7], SplitConfig(folds=1, run_folds=(0,)), seed=0)
 
 
 def test_overlapping_split_is_refused():

@@ -10,8 +10,11 @@ from thz.data.dataset import PairSet
 from thz.data.naming import format_name
 
 
-def make_pairset(identities: int = 4, postures: int = 5, samples: int = 2, size: int = 64, seed: int = 0) -> PairSet:
-    """identities x postures x samples random uint8 concealed inputs; targets are 5x5-smoothed inputs."""
+def make_pairset(
+    identities: int = 4, postures: int = 5, samples: int = 2, size: int = 64, seed: int = 0, visible: bool = False
+) -> PairSet:
+    """identities x postures x samples random uint8 concealed inputs; targets are 5x5-smoothed
+    inputs; with `visible`, random visible companions of both (what a teacher trains on)."""
     generator = torch.Generator().manual_seed(seed)
     n = identities * postures * samples
     inputs = torch.randint(0, 256, (n, 1, size, size), generator=generator, dtype=torch.uint8)
@@ -22,4 +25,8 @@ def make_pairset(identities: int = 4, postures: int = 5, samples: int = 2, size:
     paths = tuple(
         format_name(names[i], p, True, s) for i in range(identities) for p in range(postures) for s in range(samples)
     )
-    return PairSet(inputs, targets, identity, posture, names, paths)
+    pairs = PairSet(inputs, targets, identity, posture, names, paths)
+    if visible:
+        pairs.visible_inputs = torch.randint(0, 256, inputs.shape, generator=generator, dtype=torch.uint8)
+        pairs.visible_targets = torch.randint(0, 256, inputs.shape, generator=generator, dtype=torch.uint8)
+    return pairs

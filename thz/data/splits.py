@@ -40,7 +40,8 @@ def split_identities(identities: list[str], cfg: SplitConfig, seed: int) -> list
     if cfg.folds > 1:
         if cfg.test_identities:
             raise ConfigError(
-                "split.test_identities and split.folds > 1 exclude each other: folds choose the test identities"
+                "split.test_identities and split.folds > 1 exclude each other: folds choose the test identities "
+                "(a fixed test list is one fold: -S split.folds=1 -S 'split.run_folds=[0]')"
             )
         groups = [list(g) for g in np.array_split(np.array(order, dtype=object), cfg.folds)]
     else:

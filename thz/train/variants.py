@@ -30,7 +30,7 @@ from thz.distributed import relaunch_under_torchrun, start, stop, under_torchrun
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.losses.perceptual import build_perceptual_loss
 from thz.models import build_model, count_parameters
-from thz.runtime import seed_everything
+from thz.runtime import autocast_dtype, cpu_capability, seed_everything
 from thz.train.curriculum import Phase
 from thz.train.loop import fit
 from thz.train.tracking import Tracker
@@ -134,6 +134,10 @@ def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, te
             f"best/{cfg.train.select_metric}": result.best_metric,
             "best/step": result.best_step,
             "train_seconds": round(time.perf_counter() - started, 1),
+            "steps": result.steps,
+            # what train.precision "auto" resolved to on this machine, and why (thz.runtime)
+            "precision": str(autocast_dtype(cfg.train.precision, workers.device) or torch.float32).removeprefix("torch."),
+            "cpu_capability": cpu_capability(),
         }
     )
     tracker.close()
