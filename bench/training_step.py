@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import torch
@@ -121,6 +122,7 @@ def main() -> None:
         print("RESULT " + json.dumps(worker(*args.worker, args.steps, args.warmup)), flush=True)
         return
     machine = {
+        "date": date.today().isoformat(),
         "cpu_capability": cpu_capability(),
         "native_bf16": native_bf16(),
         "threads": torch.get_num_threads(),

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import write_png
 from thz.data.problems import DataError
 from thz.eval.compare import average_roc, compare_pair, describe, pool_folds, smallest_wilcoxon_p
-from thz.eval.report import build_markdown, fold_summary, main_table, write_report
+from thz.eval.report import build_markdown, fold_summary, main_table, power_statement, write_report
 
 
 def tables(shift: float, n_ids: int = 12, seed: int = 0, noise: float = 0.0):
@@ -137,6 +137,11 @@ def test_pooled_folds_give_the_paired_tests_their_power():
     together = compare_pair("a", "b", pooled, per_sample, n_resamples=500)
     assert not alone["verification_auc"]["significant"] and together["verification_auc"]["significant"]
     assert together["identities"] == 15
+    # the smallest detectable difference shrinks with the identities pooled (about 1 / sqrt(n))
+    assert together["verification_auc"]["detectable"] < alone["verification_auc"]["detectable"] / 1.5
+    words = power_statement(15, 5, together)
+    assert "pool 15 test identities from 5 fold(s)" in words
+    assert f"{together['verification_auc']['detectable']:.3f} or more would have been detected" in words
 
 
 def test_average_roc_is_the_mean_true_accept_rate_at_each_false_accept_rate():

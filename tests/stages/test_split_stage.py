@@ -16,7 +16,8 @@ IDENTITIES = tuple(f"p{i}" for i in range(8))
 
 
 def _params(path: Path, seed: int, **split) -> Path:
-    path.write_text(yaml.safe_dump({"seed": seed, "split": {"n_val_identities": 2, "n_test_identities": 2, "folds": 1, "run_folds": [0], **split}}))
+    one_fold = {"n_val_identities": 2, "n_test_identities": 2, "folds": 1, "run_folds": [0]}
+    path.write_text(yaml.safe_dump({"seed": seed, "split": {**one_fold, **split}}))
     return path
 
 

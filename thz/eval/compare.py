@@ -19,7 +19,7 @@ import pandas as pd
 
 from thz.config import ConfigError
 from thz.data.problems import DataError
-from thz.metrics.stats import bootstrap_mean_difference, mcnemar, wilcoxon_signed_rank
+from thz.metrics.stats import bootstrap_mean_difference, detectable_difference, mcnemar, wilcoxon_signed_rank
 
 # per-identity column -> (name in the report, True when higher is better)
 METRICS = {
@@ -33,6 +33,7 @@ METRICS = {
     "lpips_predicted": ("LPIPS (predicted routing)", False),
 }
 ALPHA = 0.05
+POWER = 0.8  # of the detectable difference each comparison reports
 MODELS = ("baseline", "teacher", "student")
 PAIRS = (("baseline", "student"), ("baseline", "teacher"), ("student", "teacher"))  # (a, b): b - a
 TABLES = ("metrics.json", "per_identity.csv", "per_sample.csv", "per_posture.csv", "roc.csv", "confusion.csv")
@@ -130,6 +131,7 @@ def compare_pair(
             "ci_low": boot["ci_low"],
             "ci_high": boot["ci_high"],
             "wilcoxon_p": p,
+            "detectable": detectable_difference(x, y, power=POWER, alpha=ALPHA),
             "significant": bool(excludes_zero and p < ALPHA),
             "b_better": bool((boot["difference"] > 0) == higher) if boot["difference"] != 0 else False,
         }
@@ -160,7 +162,10 @@ def describe(a: str, b: str, comparison: dict) -> list[str]:
         elif c["ci_low"] > 0 or c["ci_high"] < 0:
             verdict = "not significant (the bootstrap interval excludes 0 but the rank test does not confirm it)"
         else:
-            verdict = "not significant"
+            verdict = (
+                f"not significant (a true difference of {c['detectable']:.4f} or more would have been found "
+                f"with {POWER:.0%} probability; smaller ones may be missed)"
+            )
         lines.append(
             f"- {label}: {b} {c[b]:.4f} vs {a} {c[a]:.4f}, difference {c['difference']:+.4f} "
             f"(95 % CI {c['ci_low']:+.4f} to {c['ci_high']:+.4f}; Wilcoxon p = {c['wilcoxon_p']:.3f}, {n} identities): "

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from thz.data.naming import POSTURES
-from thz.eval.compare import MODELS, Comparison, average_roc, describe, smallest_wilcoxon_p
+from thz.eval.compare import ALPHA, MODELS, POWER, Comparison, average_roc, describe, smallest_wilcoxon_p
 from thz.eval.figures import confusion_matrices, per_posture_bars, roc_curves
 from thz.files import write_csv, write_text
 from thz.metrics.grouping import group_means
@@ -160,15 +160,7 @@ def build_markdown(
         ]
     if lpips:
         parts += [f"LPIPS is missing: {lpips}", ""]
-    parts += [
-        f"With {n} test identities the signed-rank test cannot give p below {smallest_wilcoxon_p(n):.3f}"
-        + (
-            ": no per-identity difference can be significant here; use more identities or `split.folds`."
-            if smallest_wilcoxon_p(n) >= 0.05
-            else "."
-        ),
-        "",
-    ]
+    parts += [power_statement(n, len(folds), comparisons.get("student_vs_baseline")), ""]
     for name, comparison in comparisons.items():
         b, a = name.split("_vs_")
         title = "Did distillation help? " if (a, b) == ("baseline", "student") else ""
@@ -177,6 +169,27 @@ def build_markdown(
     for caption, path in figures.items():
         parts += [f"### {caption}", "", f"![{caption}]({path})", ""]
     return "\n".join(parts)
+
+
+def power_statement(identities: int, folds: int, student_vs_baseline: dict | None) -> str:
+    """In plain words: how many identities the comparisons pool, and the smallest difference in
+    verification AUC between student and baseline this run could have detected."""
+    floor = smallest_wilcoxon_p(identities)
+    text = f"The comparisons pool {identities} test identities from {folds} fold(s). "
+    if floor >= ALPHA:
+        return text + (
+            f"With so few the signed-rank test cannot give p below {floor:.3f}: no per-identity difference can be "
+            "significant here; use more identities or `split.folds`."
+        )
+    text += f"The signed-rank test can reach p = {floor:.2g}. "
+    auc = (student_vs_baseline or {}).get("verification_auc")
+    if auc is not None:
+        text += (
+            f"A true difference in verification AUC between student and baseline of {auc['detectable']:.3f} or more "
+            f"would have been detected with {POWER:.0%} probability (paired, at p < {ALPHA}); smaller ones may pass "
+            "unseen, so a 'not significant' below means 'no effect that large', not 'no effect'."
+        )
+    return text
 
 
 def markdown_to_html(markdown: str, base: Path) -> str:

@@ -129,6 +129,7 @@ def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, te
     )
     if not workers.is_main:
         return
+    precision = autocast_dtype(cfg.train.precision, workers.device) or torch.float32
     tracker.summary(
         {
             f"best/{cfg.train.select_metric}": result.best_metric,
@@ -136,7 +137,7 @@ def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, te
             "train_seconds": round(time.perf_counter() - started, 1),
             "steps": result.steps,
             # what train.precision "auto" resolved to on this machine, and why (thz.runtime)
-            "precision": str(autocast_dtype(cfg.train.precision, workers.device) or torch.float32).removeprefix("torch."),
+            "precision": str(precision).removeprefix("torch."),
             "cpu_capability": cpu_capability(),
         }
     )
