@@ -14,8 +14,11 @@ TINY_MODEL = ModelConfig(width=8, embedding_hidden=32, embedding_dim=16)
 
 
 def tiny_config(model: ModelConfig = TINY_MODEL, profile: str = "gentle", seed: int = 0, **train: object) -> Config:
-    """2 epochs of P=2 x K=2 batches, validation every epoch, half an epoch of warm-up, no LPIPS."""
+    """2 epochs of P=2 x K=2 batches, validation every epoch, half an epoch of warm-up, no LPIPS, fp32
+    (precision auto would pick bf16 on some machines only: tests compute the same numbers everywhere;
+    tests/train/test_precision.py tests bf16)."""
     values = dict(epochs=2, identities_per_batch=2, images_per_identity=2, val_every=1.0, warmup_epochs=0.5)
+    values.update(precision="fp32")
     values.update(train)
     return dataclasses.replace(
         Config(),
