@@ -138,7 +138,13 @@ def test_pooled_folds_give_the_paired_tests_their_power():
     assert not alone["verification_auc"]["significant"] and together["verification_auc"]["significant"]
     assert together["identities"] == 15
     # the smallest detectable difference shrinks with the identities pooled (about 1 / sqrt(n))
-    assert together["verification_auc"]["detectable"] < alone["verification_auc"]["detectable"] / 1.5
+    per_identity, per_sample = tables(shift=0.05, n_ids=15, noise=0.03)
+    alone = compare_pair("a", "b", {m: t.iloc[folds[0]] for m, t in per_identity.items()}, per_sample, n_resamples=200)
+    pooled = {m: pool_folds({k: t.iloc[f] for k, f in folds.items()}, "identity") for m, t in per_identity.items()}
+    together = compare_pair("a", "b", pooled, per_sample, n_resamples=200)
+    detectable = together["verification_auc"]["detectable"]
+    assert detectable < alone["verification_auc"]["detectable"]
+    assert 0.01 < detectable < 0.04  # (t[0.975] + t[0.8]) * 0.03 / sqrt(15) = 0.023 for the true noise sd
     words = power_statement(15, 5, together)
     assert "pool 15 test identities from 5 fold(s)" in words
     assert f"{together['verification_auc']['detectable']:.3f} or more would have been detected" in words
