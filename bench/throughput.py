@@ -35,8 +35,9 @@ SETTINGS = {
 }
 
 
-def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 1024, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """This machine's n x n matmul rate in `dtype`: the ceiling a network's GFLOP/s is held against."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     times = []

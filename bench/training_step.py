@@ -27,6 +27,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from throughput import matmul_gflops
 from torch.utils.flop_counter import FlopCounterMode
 
 from thz.config import Config, LossConfig
@@ -43,18 +44,6 @@ SETTINGS = {  # name: (train.precision, torch.compile)
     "bf16": ("bf16", False),
     "compile": ("fp32", True),
 }
-
-
-def matmul_gflops(dtype: torch.dtype, n: int = 1024, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 def objective_of(variant: str, cfg: Config):
@@ -126,8 +115,8 @@ def main() -> None:
         "cpu_capability": cpu_capability(),
         "native_bf16": native_bf16(),
         "threads": torch.get_num_threads(),
-        "matmul_fp32_gflops": round(matmul_gflops(torch.float32), 1),
-        "matmul_bf16_gflops": round(matmul_gflops(torch.bfloat16), 1),
+        "matmul_fp32_gflops": round(matmul_gflops(dtype=torch.float32), 1),
+        "matmul_bf16_gflops": round(matmul_gflops(dtype=torch.bfloat16), 1),
     }
     print(", ".join(f"{k} {v}" for k, v in machine.items()))
     print(f"median of {args.steps} steps after {args.warmup}, batch 8 x 4 pairs (64 THz images a step)")
