@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from thz.eval.table_parts import value
 from thz.runtime import cpu_capability, native_bf16
 
 REPORTED = {  # name -> dotted key in the evaluate stage's metrics.json
@@ -33,12 +34,6 @@ REPORTED = {  # name -> dotted key in the evaluate stage's metrics.json
     "posture_accuracy": "posture.accuracy",
     "ssim": "reconstruction.predicted.ssim",
 }
-
-
-def dig(data: dict, key: str):
-    for part in key.split("."):
-        data = data[part]
-    return data
 
 
 def parse_run(text: str) -> tuple[int, list[str]]:
@@ -76,14 +71,15 @@ def run_budget(variant: str, fold: int, epochs: int, settings: list[str], work: 
     evaluate += ["--images", images, "--out", str(run / "eval")]
     subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)
     live = json.loads((run / "live/metrics.json").read_text())
-    metrics = json.loads((run / "eval/metrics.json").read_text())
+    rel = str(run / "eval/metrics.json")
+    metrics = json.loads(Path(rel).read_text())
     return {
         "epochs": epochs,
         "settings": settings,
         "steps": live["steps"],
         "train_seconds": live["train_seconds"],
         "precision": live["precision"],
-        **{name: round(float(dig(metrics, key)), 4) for name, key in REPORTED.items()},
+        **{name: round(float(value(metrics, key, rel)), 4) for name, key in REPORTED.items()},
     }
 
 

@@ -32,7 +32,8 @@ REPRO, REPRO_FP32 = "metrics/bench/repro.json", "metrics/bench/repro_fp32.json"
 # the quality a budget must keep: label in TEST_METRICS -> True when higher is better
 HELD = {"verification AUC": True, "EER": False, "posture accuracy": True, "SSIM (predicted routing)": True}
 # what became of each lever bench/training_step.py measures (the numbers come from its file)
-VERDICTS = {  # lever -> what became of it (levers table)
+VERDICTS = {  # lever -> what became of it (levers and training_levers tables)
+    "fp32": "kept where the CPU has no native bf16 (`precision: auto`)",
     "bf16": "kept where the CPU has native bf16 (`precision: auto`); fp32 elsewhere (emulated bf16 is ~100x slower)",
     "compile": "not kept: mixed per-step effect, and a cold compile costs as much as a 1-2 minute training saves",
     "budget": "14 epochs (teacher 10): the most that fits 30 minutes; quality held against the old default below",
@@ -41,11 +42,6 @@ VERDICTS = {  # lever -> what became of it (levers table)
     "export": "kept to the first fold run: a deployment takes one model",
     "validation": "kept: best.pt is picked near the end of a cosine schedule anyway",
     "teacher": "kept as is (forward only, no gradients, no decoder, in the training precision)",
-}
-LEVERS = {
-    "fp32": "kept where the CPU has no native bf16 (precision auto)",
-    "bf16": "kept where the CPU has native bf16 (precision auto); accuracy against fp32: table bf16_vs_fp32",
-    "compile": "not kept: slower or barely faster per step, while each fresh process compiles first (cold cache)",
 }
 
 
@@ -99,8 +95,8 @@ def training_levers(root: Path) -> str:
     """Step time of each variant per precision/compilation (bench/training_step.py)."""
     d = read_json(root, TRAINING_STEP)
     machine = value(d, "machine", TRAINING_STEP)
-    peak = {"fp32": machine["matmul_fp32_gflops"], "bf16": machine["matmul_bf16_gflops"], "compile": None}
-    peak["compile"] = peak["fp32"]
+    fp32, bf16 = machine["matmul_fp32_gflops"], machine["matmul_bf16_gflops"]
+    peak = {"fp32": fp32, "bf16": bf16, "compile": fp32}  # compile runs in fp32
     rows = [
         [
             r["variant"],
@@ -109,7 +105,7 @@ def training_levers(root: Path) -> str:
             f"{r['images_per_s']:.0f}",
             f"{r['achieved_gflops']:.0f} of {peak[r['setting']]:.0f}",
             f"{r['warmup_overhead_s']:.0f}",
-            LEVERS.get(r["setting"], ""),
+            VERDICTS.get(r["setting"], ""),
         ]
         for r in value(d, "results", TRAINING_STEP)
     ]
