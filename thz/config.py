@@ -103,7 +103,8 @@ class LossConfig:
     supcon: float = field(default=1.0, metadata=_range(0.0, None))
     posture: float = field(default=1.0, metadata=_range(0.0, None))
     recon: float = field(default=1.0, metadata=_range(0.0, None))
-    metric: Literal["supcon", "triplet"] = "supcon"
+    metric: Literal["supcon", "triplet"] = "supcon"  # the identity-level term, weight `supcon`
+    instance: float = field(default=0.0, metadata=_range(0.0, None))  # twin term (published objective); 0: off
     temperature: float = field(default=0.07, metadata=_range(1e-3, 10.0))
     triplet_margin: float = field(default=0.2, metadata=_range(0.0, 2.0))
     label_smoothing: float = field(default=0.1, metadata=_range(0.0, 0.9))
@@ -135,6 +136,7 @@ class TrainConfig:
     grad_clip: float = field(default=1.0, metadata=_range(0.0, None))  # 0 switches clipping off
     val_every: float = field(default=2.0, metadata=_range(0.01, None))  # in epochs
     select_metric: Literal["ssim", "posture_acc", "auc", "loss"] = "ssim"
+    sampler: Literal["identity", "random"] = "identity"  # P x K identity batches | shuffled pairs (published)
     # how a run executes, not what it computes (may differ at resume; a different nproc changes
     # only the dropout draws; train.device is not one: with precision auto it picks fp32 or AMP)
     resume: bool = field(default=False, metadata={"execution": True})

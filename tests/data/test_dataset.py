@@ -111,7 +111,7 @@ def test_batch_gives_floats_in_unit_range(images):
     train = load_pairs(images, "train", 64)
     index = torch.tensor([3, 0, 7])
     batch = train.batch(index)
-    assert set(batch) == {"input", "target", "identity", "posture"}
+    assert set(batch) == {"input", "target", "identity", "posture", "capture"}
     for key in ("input", "target"):
         assert batch[key].dtype == torch.float32 and batch[key].shape == (3, 1, 64, 64)
         assert batch[key].min() >= 0.0 and batch[key].max() <= 1.0
@@ -119,6 +119,7 @@ def test_batch_gives_floats_in_unit_range(images):
     torch.testing.assert_close(batch["target"] * 255, train.targets[index].float())
     assert torch.equal(batch["identity"], train.identity[index])
     assert torch.equal(batch["posture"], train.posture[index])
+    assert batch["capture"].tolist() == [3, 0, 7]  # the instance-level loss's labels: the pairs themselves
 
 
 def test_batch_does_not_modify_the_stored_images(images):

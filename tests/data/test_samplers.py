@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from thz.data.samplers import batch_notices, identity_batches
+from thz.data.samplers import batch_notices, epoch_batches, identity_batches, random_batches
 
 # 4 identities x 5 postures x 2 samples, as in a tiny PairSet
 FORTY = torch.arange(4).repeat_interleave(10)
@@ -125,3 +125,20 @@ def test_settings_the_sampler_bends_are_said_with_the_numbers_used():
         "train.identities_per_batch is 8 but the train part has 3 identities: P=3"
     ]
     assert batch_notices(identity, names, p=2, k=2) == []
+
+
+def test_random_batches_shuffle_every_pair_once_per_epoch_reproducibly():
+    batches = random_batches(40, 8, seed=0, epoch=0)
+    assert len(batches) == 5 and all(b.shape == (8,) for b in batches)
+    assert sorted(torch.cat(batches).tolist()) == list(range(40))  # each pair once
+    assert all(torch.equal(a, b) for a, b in zip(batches, random_batches(40, 8, 0, 0), strict=True))
+    assert not torch.equal(torch.cat(batches), torch.cat(random_batches(40, 8, 0, 1)))
+    assert len(random_batches(43, 8, 0, 0)) == 5  # the remainder is dropped
+
+
+def test_epoch_batches_follow_the_sampler_setting():
+    random = epoch_batches(FORTY, "random", 2, 2, seed=0, epoch=0)
+    balanced = epoch_batches(FORTY, "identity", 2, 2, seed=0, epoch=0)
+    assert len(random) == len(balanced) == 10  # the same batch size and number of steps
+    assert all(torch.equal(a, b) for a, b in zip(balanced, identity_batches(FORTY, 2, 2, 0, 0), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(random, random_batches(40, 4, 0, 0), strict=True))

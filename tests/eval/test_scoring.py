@@ -67,6 +67,31 @@ def test_the_threshold_is_applied_not_chosen_on_test():
     assert 0.0 < val_threshold(pred) <= 1.0
 
 
+def test_the_two_protocols_differ_on_a_twin_matcher():
+    """Embeddings that match each capture to its own twin but carry no identity: perfect on the
+    published triplets, at chance at the identity level (what the published objective learns)."""
+    rng = np.random.default_rng(1)
+    pred = constructed(n_ids=4, per_id=10)
+    capture_codes = rng.normal(size=(len(pred.identity), 64))  # one random code per capture
+    pred.probe, pred.gallery = capture_codes + rng.normal(0, 0.05, capture_codes.shape), capture_codes
+    metrics, table = score(pred, threshold=0.5)
+    v = metrics["verification"]
+    assert v["triplet"]["auc"] == pytest.approx(1.0) and v["triplet_ranking_accuracy"] == pytest.approx(1.0)
+    assert v["triplet"]["eer"] == pytest.approx(0.0, abs=1e-9)
+    assert v["triplet"]["genuine_pairs"] == v["triplet"]["impostor_pairs"] == len(pred.identity)
+    assert 0.35 < v["probe_gallery"]["auc"] < 0.65
+    assert (table.triplet_correct == 1.0).all()
+
+
+def test_triplet_correct_by_hand():
+    """Anchor 0's twin scores below its negative (the only other identity in its posture)."""
+    pred = constructed(n_ids=2, per_id=1)  # two probes, both posture 0: each the other's negative
+    pred.probe = np.array([[1.0, 0.0], [0.8, 0.6]])
+    pred.gallery = np.array([[0.0, 1.0], [0.8, 0.6]])
+    table = per_sample_table(pred)
+    assert table.triplet_correct.tolist() == [0.0, 1.0]  # cos(a0, twin) 0 < cos(a0, a1) 0.8; a1: 1 > 0.8
+
+
 def test_psnr_and_mae_by_hand():
     pred = constructed()
     pred.recon["predicted"] = (pred.targets + 0.1).clamp(max=10)  # error exactly 0.1 everywhere
@@ -89,7 +114,8 @@ def test_per_identity_table_and_roc():
     ids = per_identity_table(pred, table)
     assert list(ids.identity) == ["p0", "p1", "p2", "p3"] and (ids.n == 6).all()
     assert ids.verification_auc.tolist() == pytest.approx(table.groupby("identity").verification_auc.mean().tolist())
-    assert ids.verification_eer.between(0, 1).all()
+    assert ids.verification_eer.between(0, 1).all() and ids.verification_tar_at_far_1pct.between(0, 1).all()
+    assert ids.triplet_correct.tolist() == pytest.approx(table.groupby("identity").triplet_correct.mean().tolist())
     roc = roc_table(pred)
     assert roc.fpr.iloc[0] == 0 and roc.fpr.iloc[-1] == 1 and roc.tpr.is_monotonic_increasing
 

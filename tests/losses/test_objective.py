@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from thz.config import LossConfig, ModelConfig
 from thz.losses.objective import MultiTaskObjective
 from thz.losses.reconstruction import reconstruction_terms
-from thz.losses.supcon import supcon_loss, triplet_loss
+from thz.losses.supcon import instance_loss, supcon_loss, triplet_loss
 from thz.models import build_model
 
 B = 8
@@ -30,6 +30,7 @@ def batch() -> dict[str, torch.Tensor]:
         "target": torch.rand(B, 1, 64, 64, generator=g),
         "identity": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]),
         "posture": torch.tensor([0, 1, 2, 3, 4, 0, 1, 2]),
+        "capture": torch.tensor([5, 9, 2, 7, 0, 3, 8, 1]),
     }
 
 
@@ -109,6 +110,34 @@ def test_triplet_metric_replaces_supcon(model, batch):
     torch.testing.assert_close(parts["triplet"], triplet_loss(outputs[0].emb, identity, 0.3))
     total = cfg.supcon * parts["triplet"] + cfg.posture * parts["posture"] + cfg.recon * parts["recon"]
     torch.testing.assert_close(parts["loss"], total)
+
+
+def test_instance_term_is_off_and_not_computed_at_weight_0(model, batch):
+    assert "instance" not in MultiTaskObjective(model, LossConfig(lpips=0.0))(batch)
+
+
+def test_instance_term_labels_each_input_with_its_own_twin(model, batch):
+    cfg = LossConfig(supcon=0.6, instance=1.5, lpips=0.0)
+    outputs = capture_output(model)
+    parts = MultiTaskObjective(model, cfg)(batch)
+    capture = torch.cat([batch["capture"], batch["capture"]])
+    torch.testing.assert_close(parts["instance"], instance_loss(outputs[0].emb, capture, cfg.temperature))
+    total = 0.6 * parts["supcon"] + 1.5 * parts["instance"] + parts["posture"] + parts["recon"]
+    torch.testing.assert_close(parts["loss"], total)
+
+
+@pytest.mark.parametrize("metric", ["supcon", "triplet"])
+def test_combined_verification_loss_reduces_to_each_part_at_weight_0(batch, metric):
+    def total(supcon: float, instance: float) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)  # the same network and dropout draws for every weighting
+        model = build_model(ModelConfig(width=8)).train()
+        return MultiTaskObjective(model, LossConfig(metric=metric, supcon=supcon, instance=instance, lpips=0.0))(batch)
+
+    both, identity_only, instance_only = total(1.0, 1.0), total(1.0, 0.0), total(0.0, 1.0)
+    rest = both["posture"] + both["recon"]
+    torch.testing.assert_close(identity_only["loss"], both[metric] + rest)
+    torch.testing.assert_close(instance_only["loss"], both["instance"] + rest)
+    torch.testing.assert_close(both["loss"], both[metric] + both["instance"] + rest)
 
 
 def test_lpips_needs_both_a_weight_and_a_perceptual_loss(model, batch):

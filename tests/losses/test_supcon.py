@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from thz.losses.supcon import supcon_loss, triplet_loss
+from thz.losses.supcon import instance_loss, supcon_loss, triplet_loss
 
 
 def normalised(n: int = 6, dim: int = 4, seed: int = 0) -> torch.Tensor:
@@ -149,3 +149,44 @@ def test_triplet_gradient_is_finite_with_duplicate_embeddings():
     emb = torch.cat([base, base[:1]]).requires_grad_(True)  # rows 0 and 3 coincide: distance 0
     triplet_loss(emb, torch.tensor([0, 1, 2, 0])).backward()
     assert torch.isfinite(emb.grad).all()
+
+
+# instance-level ("twin") contrastive, the published objective
+
+
+def reference_instance(emb: torch.Tensor, identity: list[int], t: float) -> float:
+    """Rows 0..B-1 are concealed inputs, rows B..2B-1 their unconcealed twins. Each row's one
+    positive is its twin; every other row is a negative, the same identity's other captures too
+    (`identity` is taken only to show that it plays no part)."""
+    z = emb.tolist()
+    n, b = len(z), len(z) // 2
+    del identity
+
+    def sim(i: int, j: int) -> float:
+        return sum(x * y for x, y in zip(z[i], z[j], strict=True)) / t
+
+    total = 0.0
+    for i in range(n):
+        twin = i + b if i < b else i - b
+        denom = sum(math.exp(sim(i, a)) for a in range(n) if a != i)
+        total += -math.log(math.exp(sim(i, twin)) / denom)
+    return total / n
+
+
+@pytest.mark.parametrize("t", [0.07, 0.5])
+def test_instance_loss_equals_the_double_loop_with_twin_positives_only(t):
+    identity = [0, 0, 1, 1]  # two captures of each of two people
+    emb = normalised(n=8, dim=5, seed=3)
+    capture = torch.tensor([10, 11, 12, 13, 10, 11, 12, 13])  # any ids; input and twin share one
+    got = instance_loss(emb, capture, temperature=t).item()
+    assert got == pytest.approx(reference_instance(emb, identity, t), rel=1e-9)
+    # the same person's other capture is a negative here, a positive for the identity loss
+    assert got != pytest.approx(supcon_loss(emb, torch.tensor(identity * 2), temperature=t).item(), rel=1e-3)
+
+
+def test_instance_loss_is_low_when_twins_coincide_and_captures_differ():
+    base = torch.eye(4, dtype=torch.float64)
+    matched = torch.cat([base, base])  # each twin equal to its input, captures orthogonal
+    swapped = torch.cat([base, base[[1, 0, 3, 2]]])  # twins given another capture's embedding
+    capture = torch.arange(4).repeat(2)
+    assert instance_loss(matched, capture, 0.1) < instance_loss(swapped, capture, 0.1) - 5

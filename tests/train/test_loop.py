@@ -16,7 +16,7 @@ from tests.pairsets import TINY_MODEL, tiny_config
 from thz.checkpoint import CheckpointError, load_checkpoint, load_model
 from thz.config import ConfigError, TrainConfig, config_to_dict
 from thz.data.random_pairs import make_pairset
-from thz.data.samplers import identity_batches
+from thz.data.samplers import identity_batches, random_batches
 from thz.losses.objective import MultiTaskObjective
 from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.verification import cosine_pair_scores
@@ -121,6 +121,30 @@ def test_fit_trains_each_step_at_lr_at_on_the_identity_batches(tmp_path, train_s
     for step, _, identity in seen:
         epoch_batches = identity_batches(train_set.identity, 2, 2, cfg.seed, step // per_epoch)
         assert torch.equal(identity, train_set.identity[epoch_batches[step % per_epoch]])
+
+
+def test_fit_with_the_published_objective_trains_on_shuffled_pairs_with_the_twin_term(
+    tmp_path, train_set, val_set, monkeypatch
+):
+    """loss.supcon 0, loss.instance 1, train.sampler random: the batches are random_batches and the
+    logged parts carry the instance term, labelled by the pairs the batch holds."""
+    cfg = tiny_config(sampler="random")
+    cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, supcon=0.0, instance=1.0))
+    seen, parts_seen = [], []
+    real_train_step = loop.train_step
+
+    def spy(objective, batch, step, lr, run):
+        seen.append((step, batch["capture"].clone()))
+        parts_seen.append(real_train_step(objective, batch, step, lr, run))
+        return parts_seen[-1]
+
+    monkeypatch.setattr(loop, "train_step", spy)
+    _, objective = _build(cfg)
+    fit(objective, train_set, val_set, cfg, tmp_path / "run")
+    per_epoch = len(random_batches(len(train_set), 4, 0, 0))
+    for step, capture in seen:
+        assert torch.equal(capture, random_batches(len(train_set), 4, cfg.seed, step // per_epoch)[step % per_epoch])
+    assert all("instance" in parts and parts["loss"] > 0 for parts in parts_seen)
 
 
 # --- learning ------------------------------------------------------------------------------------

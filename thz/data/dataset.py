@@ -39,12 +39,15 @@ class PairSet:
 
     def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """Float images in [0, 1] and labels for the given sample indices (plus "visible_input" and
-        "visible_target" when the set carries visible images)."""
+        "visible_target" when the set carries visible images); "capture" is the index itself, the
+        label of the instance-level loss."""
         batch = {
             "input": self.inputs[index].float().div_(255.0),
             "target": self.targets[index].float().div_(255.0),
             "identity": self.identity[index],
             "posture": self.posture[index],
+            # which pair each row is: an input and its twin share it
+            "capture": torch.as_tensor(index, dtype=torch.long).clone(),
         }
         if self.visible_inputs is not None:
             batch["visible_input"] = self.visible_inputs[index].float().div_(255.0)

@@ -29,6 +29,24 @@ def identity_batches(identity: torch.Tensor, p: int, k: int, seed: int, epoch: i
     return batches
 
 
+def random_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    """The published batching: one shuffle of all N pairs per epoch, cut into N // batch_size batches
+    (at least one; the remainder is dropped, as identity_batches drops it). Anchors may find no
+    positive of their identity in the batch, which the identity SupCon then skips."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n)
+    size = min(batch_size, n)
+    return [torch.from_numpy(order[i * size : (i + 1) * size]) for i in range(max(1, n // size))]
+
+
+def epoch_batches(identity: torch.Tensor, sampler: str, p: int, k: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    """The batches of one epoch under train.sampler: "identity" (P x K, the default) or "random"
+    (shuffled batches of the same size P * K)."""
+    if sampler == "random":
+        return random_batches(len(identity), p * k, seed, epoch)
+    return identity_batches(identity, p, k, seed, epoch)
+
+
 def batch_notices(identity: torch.Tensor, names: tuple[str, ...], p: int, k: int) -> list[str]:
     """What identity_batches does quietly with these settings, said: P capped at the identities
     there are, K drawn with replacement for identities with fewer than K images."""

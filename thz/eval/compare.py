@@ -25,6 +25,8 @@ from thz.metrics.stats import bootstrap_mean_difference, detectable_difference, 
 METRICS = {
     "verification_auc": ("verification AUC", True),
     "verification_eer": ("verification EER", False),
+    "verification_tar_at_far_1pct": ("TAR at FAR 1 %", True),
+    "triplet_correct": ("published triplet accuracy", True),
     "posture_correct": ("posture accuracy", True),
     "ssim_predicted": ("SSIM (predicted routing)", True),
     "ssim_oracle": ("SSIM (oracle routing)", True),

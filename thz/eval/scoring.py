@@ -17,7 +17,7 @@ from thz.metrics.decisions import accuracy_at_threshold, eer_threshold, triplet_
 from thz.metrics.grouping import group_means
 from thz.metrics.posture import posture_metrics
 from thz.metrics.separability import separability
-from thz.metrics.verification import compute_eer, cosine_pair_scores, verification_metrics
+from thz.metrics.verification import compute_eer, cosine_pair_scores, tar_at_far, verification_metrics
 
 RECON_METRICS = ("ssim", "psnr", "mae", "lpips")
 
@@ -40,7 +40,24 @@ def _negatives(pred: Predictions, seed: int) -> np.ndarray:
     return out
 
 
+def triplet_scores(pred: Predictions, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The published triplet protocol as pair scores, one pair of each per probe that has a negative:
+    (twin, negative) cosine scores of the concealed anchor against its own unconcealed capture and
+    against its negative; NaN where a probe has no negative."""
+    negatives = _negatives(pred, seed)
+    has = negatives >= 0
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)  # noqa: E731
+    probe, gallery = unit(pred.probe), unit(pred.gallery)
+    twin = (probe * gallery).sum(axis=1)
+    negative = np.full(len(has), np.nan)
+    negative[has] = (probe[has] * probe[negatives[has]]).sum(axis=1)
+    return twin, negative
+
+
 def verification(pred: Predictions, threshold: float, seed: int = 0) -> dict:
+    """Both protocols: identity level (every concealed probe against every unconcealed gallery image;
+    genuine = same identity; what a deployment meets) and the published triplets (an anchor's own
+    twin against a concealed image of another identity in the same posture)."""
     scores, genuine = pred.pair_scores
     probe_gallery = verification_metrics(scores.ravel(), genuine.ravel())
     probe_gallery["at_val_threshold"] = accuracy_at_threshold(scores.ravel(), genuine.ravel(), threshold)
@@ -50,12 +67,15 @@ def verification(pred: Predictions, threshold: float, seed: int = 0) -> dict:
     negatives = _negatives(pred, seed)
     has = negatives >= 0
     triplets = (pred.probe[has], pred.gallery[has], pred.probe[negatives[has]])
+    twin, negative = triplet_scores(pred, seed)
+    pairs = np.concatenate([twin[has], negative[has]])
     return {
         "probe_gallery": probe_gallery,  # concealed probe against unconcealed gallery
         "concealed_concealed": verification_metrics(among[upper], same[upper]),
         "rank1": float((pred.identity[scores.argmax(axis=1)] == pred.identity).mean()),
         "triplet_ranking_accuracy": triplet_ranking_accuracy(*triplets),  # the published score
         "triplet_ranking_accuracy_margin_0.2": triplet_ranking_accuracy(*triplets, margin=0.2),
+        "triplet": verification_metrics(pairs, np.arange(len(pairs)) < has.sum()),  # its AUC and EER
     }
 
 
@@ -83,6 +103,8 @@ def per_sample_table(pred: Predictions, perceptual=None) -> pd.DataFrame:
             "verification_auc": [roc_auc_score(g, s) for s, g in zip(scores, genuine, strict=True)],
         }
     )
+    twin, negative = triplet_scores(pred)
+    table["triplet_correct"] = np.where(np.isnan(negative), np.nan, twin > negative)  # the published accuracy
     for routing, recon in pred.recon.items():
         error = recon - pred.targets
         mse = error.square().flatten(1).mean(1).clamp_min(1e-10)
@@ -96,20 +118,19 @@ def per_sample_table(pred: Predictions, perceptual=None) -> pd.DataFrame:
 
 def sample_columns(table: pd.DataFrame) -> list[str]:
     """The per-sample columns worth averaging per identity or posture."""
-    return ["posture_correct", "verification_auc"] + [
+    return ["posture_correct", "verification_auc", "triplet_correct"] + [
         f"{m}_{r}" for r in ROUTINGS for m in RECON_METRICS if f"{m}_{r}" in table
     ]
 
 
 def per_identity_table(pred: Predictions, table: pd.DataFrame) -> pd.DataFrame:
-    """Per identity: means of the per-sample columns, plus the identity's own verification EER
-    (its probes against every gallery image)."""
+    """Per identity: means of the per-sample columns, plus the identity's own verification EER and
+    TAR at FAR 1 % (its probes against every gallery image)."""
     out = group_means(table, "identity", sample_columns(table))
     scores, genuine = pred.pair_scores
-    out["verification_eer"] = [
-        compute_eer(scores[pred.identity == name].ravel(), genuine[pred.identity == name].ravel())
-        for name in out.identity
-    ]
+    rows = [(scores[pred.identity == name].ravel(), genuine[pred.identity == name].ravel()) for name in out.identity]
+    out["verification_eer"] = [compute_eer(s, g) for s, g in rows]
+    out["verification_tar_at_far_1pct"] = [tar_at_far(s, g, 0.01) for s, g in rows]
     return out
 
 

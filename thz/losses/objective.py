@@ -28,7 +28,7 @@ from thz.losses.distill import (
     rkd_distance,
 )
 from thz.losses.reconstruction import reconstruction_terms
-from thz.losses.supcon import supcon_loss, triplet_loss
+from thz.losses.supcon import instance_loss, supcon_loss, triplet_loss
 
 RECON_TERMS = ("charbonnier", "ssim", "gradient", "lpips")
 DISTILL_TERMS = ("feature", "logit", "rkd_distance", "rkd_angle", "identity_centre")
@@ -81,8 +81,10 @@ class Objective:
 
 
 class MultiTaskObjective(Objective):
-    """Verification (SupCon or triplet on identity labels over inputs and targets), posture
-    (label-smoothed cross-entropy on all images), reconstruction of the target from the input."""
+    """Verification (SupCon or triplet on identity labels over inputs and targets, weight
+    loss.supcon, plus the instance-level twin term at weight loss.instance, computed only when
+    switched on), posture (label-smoothed cross-entropy on all images), reconstruction of the
+    target from the input."""
 
     def __init__(self, model: nn.Module, cfg: LossConfig, perceptual=None):
         self._model, self.cfg = model, cfg
@@ -120,20 +122,22 @@ class MultiTaskObjective(Objective):
         identity = torch.cat([batch["identity"], batch["identity"]])
         posture = torch.cat([batch["posture"], batch["posture"]])
         emb, labels = out.emb.float(), identity
+        capture = torch.cat([batch["capture"], batch["capture"]]) if cfg.instance > 0 else None
         if global_batch:
             emb, labels = gather_rows(emb), gather_rows(labels)
+            capture = gather_rows(capture) if capture is not None else None
         parts: dict[str, torch.Tensor] = {}
         if cfg.metric == "supcon":
             parts["supcon"] = supcon_loss(emb, labels, cfg.temperature)
         else:
             parts["triplet"] = triplet_loss(emb, labels, cfg.triplet_margin)
+        verification = cfg.supcon * parts.get("supcon", parts.get("triplet"))
+        if capture is not None:
+            parts["instance"] = instance_loss(emb, capture, cfg.temperature)
+            verification = verification + cfg.instance * parts["instance"]
         parts["posture"] = F.cross_entropy(out.posture_logits.float(), posture, label_smoothing=cfg.label_smoothing)
         parts.update(self.recon_parts(out.recon, batch["target"]))
-        parts["loss"] = (
-            cfg.supcon * parts.get("supcon", parts.get("triplet"))
-            + cfg.posture * parts["posture"]
-            + cfg.recon * parts["recon"]
-        )
+        parts["loss"] = verification + cfg.posture * parts["posture"] + cfg.recon * parts["recon"]
         return parts
 
     def recon_parts(self, recon: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

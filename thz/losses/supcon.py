@@ -1,4 +1,5 @@
-"""Metric-learning losses on identity labels: supervised contrastive (default) and batch-hard triplet."""
+"""Metric-learning losses: supervised contrastive on identity labels (default), batch-hard triplet,
+and the instance-level ("twin") contrastive loss of the published code."""
 
 from __future__ import annotations
 
@@ -28,6 +29,19 @@ def supcon_loss(emb: torch.Tensor, labels: torch.Tensor, temperature: float = 0.
         return emb.sum() * 0.0
     pos_log_prob = log_prob.masked_fill(~positives, 0.0).sum(dim=1)  # -inf only on the masked diagonal
     return -(pos_log_prob[has_pos] / counts[has_pos]).mean()
+
+
+def instance_loss(emb: torch.Tensor, capture: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """Instance-level ("twin") contrastive loss, the published objective: each image's only positive
+    is the other image of its own capture (a concealed input and its unconcealed twin); every other
+    image of the batch is a negative, the same identity's other captures included.
+
+    emb (N, D) L2-normalised; capture (N,) one id per capture, shared by an input and its twin. It is
+    SupCon with capture ids for labels: the published code labelled triplet positions, which is the
+    same thing for anchor and positive. Teaches "this concealed face is that unconcealed face", not
+    "these are the same person", which is why it is an option beside the identity term, not instead.
+    """
+    return supcon_loss(emb, capture, temperature)
 
 
 def triplet_loss(emb: torch.Tensor, labels: torch.Tensor, margin: float = 0.2) -> torch.Tensor:

@@ -29,7 +29,7 @@ from thz.checkpoint import save_checkpoint
 from thz.config import Config, TrainConfig, config_to_dict
 from thz.data.augment import PROFILES, AugmentProfile, augment_pair_batch
 from thz.data.dataset import PairSet
-from thz.data.samplers import batch_notices, check_rank_split, identity_batches, rank_rows
+from thz.data.samplers import batch_notices, check_rank_split, epoch_batches, rank_rows
 from thz.distributed import Workers, average_gradients, broadcast_modules, mean_over_ranks
 from thz.eval.predictions import predict, to_device
 from thz.files import remove_leftovers
@@ -43,7 +43,7 @@ from thz.train.resume import check_resumable, read_last
 from thz.train.tracking import Tracker
 
 HIGHER_IS_BETTER = {"ssim": True, "posture_acc": True, "auc": True, "loss": False}  # train.select_metric
-SHOWN = ("loss", "supcon", "posture", "recon")  # on the progress bar
+SHOWN = ("loss", "supcon", "instance", "posture", "recon")  # on the progress bar
 
 
 class NonFiniteLossError(RuntimeError):
@@ -167,9 +167,10 @@ def fit(
             print(f"removed {out_dir / name}: a half-written file of an interrupted run", flush=True)
     tracker = tracker if tracker is not None and run.workers.is_main else Tracker(None)
     check_rank_split(len(train.identities), tc.identities_per_batch, tc.images_per_identity, run.workers.world_size)
-    for note in batch_notices(train.identity, train.identities, tc.identities_per_batch, tc.images_per_identity):
+    notices = batch_notices(train.identity, train.identities, tc.identities_per_batch, tc.images_per_identity)
+    for note in notices if tc.sampler == "identity" else []:
         run.workers.say(f"note: {note}")
-    per_epoch = len(identity_batches(train.identity, tc.identities_per_batch, tc.images_per_identity, 0, 0))
+    per_epoch = len(epoch_batches(train.identity, tc.sampler, tc.identities_per_batch, tc.images_per_identity, 0, 0))
     plan = Plan(tuple(phases or plan_phases(tc)), per_epoch, tc)
     progress = _resume(run, out_dir / "last.pt", unread, plan) if tc.resume else Progress()
     broadcast_modules([run.model, *objective.extra_modules().values()])  # every rank starts from rank 0's weights
@@ -182,8 +183,8 @@ def fit(
         step, (index, _, _) = progress.step, plan.phase_at(progress.step)
         run.model.train()
         apply_phase(run.model, plan.phases[index])
-        epoch = identity_batches(
-            train.identity, tc.identities_per_batch, tc.images_per_identity, cfg.seed, step // per_epoch
+        epoch = epoch_batches(
+            train.identity, tc.sampler, tc.identities_per_batch, tc.images_per_identity, cfg.seed, step // per_epoch
         )
         phase_objective = _phase_objective(plan.phases[index], objective, tc)
         parts = train_step(phase_objective, train.batch(epoch[step % per_epoch]), step, plan.lr(step), run)

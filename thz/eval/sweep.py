@@ -1,0 +1,210 @@
+"""A sweep: named variants of params.yaml, each a DVC experiment cross-validated over every identity,
+turned into one table of fold means and paired differences against a reference variant.
+
+The spec (a YAML file, e.g. bench/sweeps/objectives.yaml) names the sweep, the models whose
+evaluations each variant produces, the reference variant and every variant's `-S` settings:
+
+    name: objectives
+    models: [baseline]
+    reference: default
+    variants:
+      default: {}
+      published: {loss.supcon: 0, loss.instance: 1, train.sampler: random}
+
+Experiments are named `<sweep>-<variant>` and queued with exactly those settings and the evaluate
+stages of the listed models as targets (bench/sweep.py queue). The table reads each experiment's
+committed evaluation files straight from its git ref, so it needs no checkout; a variant whose
+experiment is missing or incomplete is listed as missing with the reason, never skipped quietly
+(DVC's queue is known to lose experiments).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from thz.config import ConfigError
+from thz.eval.compare import compare_pair, pool_folds
+
+# name in the table -> dotted key in the evaluate stage's metrics.json
+FOLD_METRICS = {
+    "identity AUC": "verification.probe_gallery.auc",
+    "identity EER": "verification.probe_gallery.eer",
+    "TAR@FAR 1 %": "verification.probe_gallery.tar_at_far_1pct",
+    "rank-1": "verification.rank1",
+    "triplet AUC": "verification.triplet.auc",
+    "triplet accuracy": "verification.triplet_ranking_accuracy",
+    "posture accuracy": "posture.accuracy",
+    "SSIM": "reconstruction.predicted.ssim",
+    "silhouette": "separability.silhouette",
+}
+# per-identity columns compared pairwise against the reference (thz.eval.compare.METRICS names them)
+PAIRED = (
+    "verification_auc",
+    "verification_eer",
+    "verification_tar_at_far_1pct",
+    "triplet_correct",
+    "posture_correct",
+    "ssim_predicted",
+)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    models: tuple[str, ...]
+    reference: str
+    variants: dict[str, dict[str, object]]
+    folds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def experiment(self, variant: str) -> str:
+        return f"{self.name}-{variant}"
+
+    def targets(self) -> list[str]:
+        """The stages a variant runs: the evaluations of its models on every fold (and what they need)."""
+        return [f"evaluate@{k}-{m}" for k in self.folds for m in self.models]
+
+    def settings(self, variant: str) -> list[str]:
+        """`-S key=value` arguments of one variant, with the folds it runs."""
+        pairs = {"split.run_folds": list(self.folds), **self.variants[variant]}
+        return [f"{key}={json.dumps(v) if isinstance(v, list) else v}" for key, v in pairs.items()]
+
+
+def read_sweep(path: Path) -> Sweep:
+    """The spec at `path`, checked: a clear error names the file and the key."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"sweep spec '{path}' cannot be read: {err}") from err
+    for key in ("name", "models", "reference", "variants"):
+        if not isinstance(raw, dict) or key not in raw:
+            raise ConfigError(f"sweep spec '{path}': missing '{key}' (expected name, models, reference, variants)")
+    variants = {str(k): dict(v or {}) for k, v in raw["variants"].items()}
+    if raw["reference"] not in variants:
+        raise ConfigError(
+            f"sweep spec '{path}': reference '{raw['reference']}' is not one of the variants {list(variants)}"
+        )
+    return Sweep(
+        name=str(raw["name"]),
+        models=tuple(raw["models"]),
+        reference=str(raw["reference"]),
+        variants=variants,
+        folds=tuple(raw.get("folds", (0, 1, 2, 3, 4))),
+        notes={str(k): str(v) for k, v in (raw.get("notes") or {}).items()},
+    )
+
+
+# ---- reading experiments from git ------------------------------------------------------------------
+
+
+def experiment_refs(repo: Path) -> dict[str, str]:
+    """Experiment name -> its newest git ref (refs/exps/.../<name>)."""
+    out = subprocess.run(
+        ["git", "for-each-ref", "--sort=committerdate", "--format=%(refname)", "refs/exps"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {ref.rsplit("/", 1)[-1]: ref for ref in out if ref.count("/") >= 3}  # later (newer) refs win
+
+
+def git_file(repo: Path, ref: str, path: str) -> str | None:
+    result = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+@dataclass
+class Evaluated:
+    """One variant's evaluations of one model, over the sweep's folds."""
+
+    metrics: dict[int, dict]
+    per_identity: pd.DataFrame
+    per_sample: pd.DataFrame
+
+
+def read_experiment(repo: Path, ref: str, model: str, folds: tuple[int, ...]) -> Evaluated | str:
+    """The evaluate stage's files of `model` in experiment `ref`, or the reason they cannot be read."""
+    metrics, identities, samples = {}, {}, {}
+    for k in folds:
+        base = f"metrics/eval/fold_{k}/{model}"
+        texts = {
+            name: git_file(repo, ref, f"{base}/{name}")
+            for name in ("metrics.json", "per_identity.csv", "per_sample.csv")
+        }
+        missing = [name for name, text in texts.items() if text is None]
+        if missing:
+            return f"{ref} has no {base}/{missing[0]}"
+        metrics[k] = json.loads(texts["metrics.json"])
+        identities[k] = pd.read_csv(io.StringIO(texts["per_identity.csv"]))
+        samples[k] = pd.read_csv(io.StringIO(texts["per_sample.csv"]))
+    return Evaluated(metrics, pool_folds(identities, "identity"), pool_folds(samples, "path"))
+
+
+def _dotted(data: dict, key: str) -> float | None:
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return float(data)
+
+
+def fold_summary(evaluated: Evaluated) -> dict[str, dict[str, float]]:
+    """Mean and sample sd over folds of each FOLD_METRICS value (a metric the evaluation lacks is left out)."""
+    out = {}
+    for label, key in FOLD_METRICS.items():
+        values = [_dotted(m, key) for m in evaluated.metrics.values()]
+        if any(v is None for v in values):
+            continue
+        out[label] = {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+    return out
+
+
+def summarise(sweep: Sweep, repo: Path, seed: int = 0) -> dict:
+    """Every variant's fold summary and its paired comparison with the reference, per model; missing
+    variants with the reason."""
+    refs = experiment_refs(repo)
+    found: dict[tuple[str, str], Evaluated] = {}
+    missing: dict[str, str] = {}
+    for variant in sweep.variants:
+        name = sweep.experiment(variant)
+        if name not in refs:
+            missing[variant] = f"no experiment named '{name}' (queue it: python bench/sweep.py queue ...)"
+            continue
+        for model in sweep.models:
+            got = read_experiment(repo, refs[name], model, sweep.folds)
+            if isinstance(got, str):
+                missing[variant] = got
+                break
+            found[variant, model] = got
+    result = {
+        "sweep": sweep.name,
+        "reference": sweep.reference,
+        "folds": list(sweep.folds),
+        "variants": {},
+        "missing": missing,
+    }
+    for variant, settings in sweep.variants.items():
+        if variant in missing:
+            continue
+        entry = {"settings": {k: v for k, v in settings.items()}, "note": sweep.notes.get(variant, ""), "models": {}}
+        for model in sweep.models:
+            evaluated = found[variant, model]
+            model_entry = {"folds": fold_summary(evaluated), "identities": int(len(evaluated.per_identity))}
+            if variant != sweep.reference and (sweep.reference, model) in found:
+                ref = found[sweep.reference, model]
+                tables = {"reference": ref.per_identity, "variant": evaluated.per_identity}
+                samples = {"reference": ref.per_sample, "variant": evaluated.per_sample}
+                pair = compare_pair("reference", "variant", tables, samples, seed=seed)
+                model_entry["vs_reference"] = {c: pair[c] for c in PAIRED if c in pair}
+            entry["models"][model] = model_entry
+        result["variants"][variant] = entry
+    return result
