@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from thz.eval.budget_tables import TABLES as BUDGET_TABLES
+from thz.eval.sweep_tables import TABLES as SWEEP_TABLES
 from thz.eval.table_parts import (
     COMPARE,
     EVAL,
@@ -251,6 +252,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "split": split,
     "deploy_latency": deploy_latency,
     **BUDGET_TABLES,
+    **SWEEP_TABLES,
 }
 
 

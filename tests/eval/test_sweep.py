@@ -1,0 +1,137 @@
+"""Sweeps: the spec, experiments read from real git refs (refs/exps/...), the paired table, and a
+lost experiment reported as missing rather than skipped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from thz.config import ConfigError
+from thz.eval.sweep import read_sweep, summarise
+from thz.eval.sweep_tables import sweep_table
+from thz.eval.table_parts import TableError
+
+SPEC = """
+name: s
+models: [baseline]
+reference: default
+folds: [0, 1]
+variants:
+  default: {}
+  better: {loss.instance: 1.0}
+  lost: {loss.temperature: 0.2}
+notes:
+  better: the twin term added
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def write_evaluations(repo: Path, auc_shift: float) -> None:
+    """Two folds of 4 identities x 3 images each, the baseline's evaluate-stage files."""
+    rng = np.random.default_rng(0)
+    for k in (0, 1):
+        folder = repo / f"metrics/eval/fold_{k}/baseline"
+        folder.mkdir(parents=True, exist_ok=True)
+        ids = [f"id{k}{i}" for i in range(4)]
+        auc = rng.uniform(0.5, 0.8, 4) + auc_shift + 0.01 * np.arange(4)  # noisy, every identity shifted
+        pd.DataFrame(
+            {
+                "identity": ids,
+                "verification_auc": auc,
+                "verification_eer": 1 - auc,
+                "verification_tar_at_far_1pct": auc / 4,
+                "triplet_correct": np.full(4, 0.8),
+                "posture_correct": np.ones(4),
+                "ssim_predicted": np.full(4, 0.6),
+            }
+        ).to_csv(folder / "per_identity.csv", index=False)
+        pd.DataFrame({"path": [f"{i}_{j}.png" for i in ids for j in range(3)], "posture_correct": [True] * 12}).to_csv(
+            folder / "per_sample.csv", index=False
+        )
+        metrics = {
+            "verification": {"probe_gallery": {"auc": float(auc.mean()), "eer": 0.3, "tar_at_far_1pct": 0.1}},
+            "posture": {"accuracy": 1.0},
+            "reconstruction": {"predicted": {"ssim": 0.6}},
+        }
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "t@t")
+    git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    for name, shift in (("s-default", 0.0), ("s-better", 0.1)):
+        write_evaluations(tmp_path, shift)
+        git(tmp_path, "add", "-A")
+        git(tmp_path, "commit", "-qm", name)
+        git(tmp_path, "update-ref", f"refs/exps/ab/cdef0123/{name}", "HEAD")
+    return tmp_path
+
+
+def test_spec_settings_and_targets(repo):
+    sweep = read_sweep(repo / "spec.yaml")
+    assert sweep.settings("better") == ["split.run_folds=[0, 1]", "loss.instance=1.0"]
+    assert sweep.targets() == ["evaluate@0-baseline", "evaluate@1-baseline"]
+    assert sweep.experiment("lost") == "s-lost"
+
+
+def test_summary_pairs_each_variant_with_the_reference_and_names_the_missing(repo):
+    result = summarise(read_sweep(repo / "spec.yaml"), repo)
+    assert set(result["variants"]) == {"default", "better"}
+    assert "no experiment named 's-lost'" in result["missing"]["lost"]
+    better = result["variants"]["better"]["models"]["baseline"]
+    assert better["identities"] == 8
+    auc = better["vs_reference"]["verification_auc"]
+    assert auc["difference"] == pytest.approx(0.1) and auc["ci_low"] == pytest.approx(0.1)
+    assert better["vs_reference"]["verification_eer"]["difference"] == pytest.approx(-0.1)
+    assert better["vs_reference"]["ssim_predicted"]["difference"] == 0.0
+    assert (
+        better["folds"]["identity AUC"]["mean"]
+        > result["variants"]["default"]["models"]["baseline"]["folds"]["identity AUC"]["mean"]
+    )
+    assert "triplet AUC" not in better["folds"]  # not in these metrics files: left out, not invented
+    assert "vs_reference" not in result["variants"]["default"]["models"]["baseline"]
+
+
+def test_an_experiment_without_a_fold_is_missing_with_the_file_named(repo):
+    git(repo, "rm", "-q", "-r", "metrics/eval/fold_1")
+    git(repo, "commit", "-qm", "lost a fold")
+    git(repo, "update-ref", "refs/exps/ab/cdef0123/s-lost", "HEAD")
+    result = summarise(read_sweep(repo / "spec.yaml"), repo)
+    assert "metrics/eval/fold_1/baseline/metrics.json" in result["missing"]["lost"]
+
+
+def test_table_shows_every_variant_and_the_missing_one(repo):
+    result = summarise(read_sweep(repo / "spec.yaml"), repo)
+    result.update(spec="spec.yaml", cpu_capability="AVX2", date="2026-11-30")
+    (repo / "metrics/sweeps").mkdir(parents=True)
+    (repo / "metrics/sweeps/s.json").write_text(json.dumps(result))
+    text = sweep_table(repo, "s", "baseline")
+    assert "| `default` |" in text and "| `better` |" in text and "`lost` | **missing**" in text
+    assert "**+0.100 [+0.100, +0.100]" in text  # a significant difference is bold
+    assert "`better`: the twin term added" in text
+    with pytest.raises(TableError, match="no model 'student'"):
+        sweep_table(repo, "s", "student")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("name: s\nmodels: [baseline]\n", "missing 'reference'"),
+        (SPEC.replace("reference: default", "reference: x"), "'x'"),
+    ],
+)
+def test_a_bad_spec_names_the_file_and_the_key(tmp_path, text, match):
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        read_sweep(tmp_path / "bad.yaml")

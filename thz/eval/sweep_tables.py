@@ -1,0 +1,57 @@
+"""Generated tables of the sweeps (bench/sweep.py table writes metrics/sweeps/<name>.json): every
+variant's fold means and its paired difference to the reference variant, with a variant whose
+experiment is missing shown as missing. No torch import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from thz.eval.table_parts import TableError, markdown, number, read_json, signed
+
+SWEEPS = "metrics/sweeps"
+SHOWN = ("identity AUC", "identity EER", "TAR@FAR 1 %", "rank-1", "triplet AUC", "posture accuracy", "SSIM")
+DIFFERENCES = {  # per-identity column -> header
+    "verification_auc": "Δ identity AUC",
+    "verification_tar_at_far_1pct": "Δ TAR@FAR 1 %",
+    "triplet_correct": "Δ triplet accuracy",
+    "ssim_predicted": "Δ SSIM",
+}
+
+
+def _difference(c: dict) -> str:
+    """'+0.012 [−0.004, +0.030] p 0.21', bold when significant (interval excludes 0 and p < 0.05)."""
+    text = f"{signed(c['difference'])} [{signed(c['ci_low'])}, {signed(c['ci_high'])}] p {c['wilcoxon_p']:.2f}"
+    return f"**{text}**" if c["significant"] else text
+
+
+def sweep_table(root: Path, name: str, model: str) -> str:
+    rel = f"{SWEEPS}/{name}.json"
+    data = read_json(root, rel)
+    if not data["variants"]:
+        raise TableError(f"'{rel}' has no finished variant: {data['missing']}")
+    if any(model not in e["models"] for e in data["variants"].values()):
+        raise TableError(f"'{rel}' has no model '{model}'")
+    header = ["variant", *SHOWN, *DIFFERENCES.values()]
+    rows = []
+    for variant, entry in data["variants"].items():
+        m = entry["models"][model]
+        cells = [f"{v['mean']:.3f} ± {v['sd']:.3f}" if (v := m["folds"].get(label)) else "–" for label in SHOWN]
+        diffs = m.get("vs_reference", {})
+        cells += [_difference(diffs[c]) if c in diffs else "reference" for c in DIFFERENCES]
+        rows.append([f"`{variant}`", *cells])
+    for variant, reason in data["missing"].items():
+        rows.append([f"`{variant}`", "**missing**: " + reason.replace("|", "/"), *[""] * (len(header) - 2)])
+    notes = "; ".join(f"`{v}`: {e['note']}" for v, e in data["variants"].items() if e.get("note"))
+    n = max(e["models"][model]["identities"] for e in data["variants"].values())
+    caption = (
+        f"The {model}, each variant a DVC experiment cross-validated over folds {', '.join(map(str, data['folds']))} "
+        f"({number(n)} test identities); columns: mean ± sd over folds. Δ: the variant minus `{data['reference']}`, "
+        "per identity, 95 % bootstrap interval and Wilcoxon p, bold when significant. Identity level: every "
+        "concealed test image against every unconcealed one; triplet: the published protocol (own twin against "
+        f"another identity in the same posture). {notes}. From `{rel}` (`python bench/sweep.py table {data['spec']} "
+        f"--json {rel}`), CPU {data['cpu_capability']}, {data['date']}."
+    )
+    return markdown(header, rows, caption)
+
+
+TABLES = {"objectives": lambda root: sweep_table(root, "objectives", "baseline")}
