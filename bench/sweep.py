@@ -38,7 +38,7 @@ def queue(spec: Path, only: list[str]) -> None:
         args = ["dvc", "exp", "run", "--queue", "--name", sweep.experiment(variant)]
         for setting in sweep.settings(variant):
             args += ["-S", setting]
-        subprocess.run(args + sweep.targets(), check=True, env=env)
+        subprocess.run(args + sweep.targets(variant), check=True, env=env)
         print(f"queued {sweep.experiment(variant)}: {' '.join(sweep.settings(variant))}", flush=True)
 
 

@@ -115,6 +115,7 @@ def test_per_identity_table_and_roc():
     assert list(ids.identity) == ["p0", "p1", "p2", "p3"] and (ids.n == 6).all()
     assert ids.verification_auc.tolist() == pytest.approx(table.groupby("identity").verification_auc.mean().tolist())
     assert ids.verification_eer.between(0, 1).all() and ids.verification_tar_at_far_1pct.between(0, 1).all()
+    assert {"silhouette", "compactness", "separation", "davies_bouldin"} <= set(ids.columns)
     assert ids.triplet_correct.tolist() == pytest.approx(table.groupby("identity").triplet_correct.mean().tolist())
     roc = roc_table(pred)
     assert roc.fpr.iloc[0] == 0 and roc.fpr.iloc[-1] == 1 and roc.tpr.is_monotonic_increasing

@@ -34,11 +34,11 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
-def write_evaluations(repo: Path, auc_shift: float) -> None:
-    """Two folds of 4 identities x 3 images each, the baseline's evaluate-stage files."""
+def write_evaluations(repo: Path, auc_shift: float, model: str = "baseline") -> None:
+    """Two folds of 4 identities x 3 images each, one model's evaluate-stage files."""
     rng = np.random.default_rng(0)
     for k in (0, 1):
-        folder = repo / f"metrics/eval/fold_{k}/baseline"
+        folder = repo / f"metrics/eval/fold_{k}/{model}"
         folder.mkdir(parents=True, exist_ok=True)
         ids = [f"id{k}{i}" for i in range(4)]
         auc = rng.uniform(0.5, 0.8, 4) + auc_shift + 0.01 * np.arange(4)  # noisy, every identity shifted
@@ -81,7 +81,7 @@ def repo(tmp_path) -> Path:
 def test_spec_settings_and_targets(repo):
     sweep = read_sweep(repo / "spec.yaml")
     assert sweep.settings("better") == ["split.run_folds=[0, 1]", "loss.instance=1.0"]
-    assert sweep.targets() == ["evaluate@0-baseline", "evaluate@1-baseline"]
+    assert sweep.targets("better") == ["evaluate@0-baseline", "evaluate@1-baseline"]
     assert sweep.experiment("lost") == "s-lost"
 
 
@@ -135,3 +135,27 @@ def test_a_bad_spec_names_the_file_and_the_key(tmp_path, text, match):
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(ConfigError, match=match):
         read_sweep(tmp_path / "bad.yaml")
+
+
+def test_a_reference_model_is_evaluated_in_the_reference_variant_only_and_compared_with(repo):
+    """The distillation sweep: every variant's student against the reference variant's baseline."""
+    text = SPEC.replace("reference: default", "reference: default\nreference_model: teacher")
+    (repo / "spec.yaml").write_text(text)
+    sweep = read_sweep(repo / "spec.yaml")
+    assert sweep.models_of("default") == ("teacher", "baseline") and sweep.models_of("better") == ("baseline",)
+    assert "evaluate@1-teacher" in sweep.targets("default") and "evaluate@1-teacher" not in sweep.targets("better")
+    # the reference variant has no teacher evaluations in this repo: it is reported missing, by file
+    result = summarise(sweep, repo)
+    assert "fold_0/teacher/metrics.json" in result["missing"]["default"]
+    assert "vs_reference" not in result["variants"]["better"]["models"]["baseline"]  # nothing to compare with
+    # now with the teacher evaluated in the reference variant (0.05 below its baseline)
+    git(repo, "checkout", "-q", "refs/exps/ab/cdef0123/s-default")
+    write_evaluations(repo, -0.05, model="teacher")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "teacher too")
+    git(repo, "update-ref", "refs/exps/ab/cdef0124/s-default", "HEAD")
+    result = summarise(sweep, repo)
+    assert set(result["missing"]) == {"lost"}
+    for variant, shift in (("default", 0.05), ("better", 0.15)):
+        auc = result["variants"][variant]["models"]["baseline"]["vs_reference"]["verification_auc"]
+        assert auc["difference"] == pytest.approx(shift)

@@ -12,7 +12,7 @@ from scipy import stats
 from thz.metrics.decisions import accuracy_at_threshold, eer_threshold, triplet_ranking_accuracy
 from thz.metrics.grouping import group_means
 from thz.metrics.posture import posture_metrics
-from thz.metrics.separability import separability
+from thz.metrics.separability import per_identity_separability, separability
 from thz.metrics.stats import bootstrap_mean_difference, detectable_difference, mcnemar, wilcoxon_signed_rank
 
 # --- posture ---------------------------------------------------------------------------------------
@@ -66,6 +66,23 @@ def test_tighter_and_further_clusters_score_better():
         assert better["silhouette"] > loose["silhouette"]
         assert better["davies_bouldin"] < loose["davies_bouldin"]
         assert better["calinski_harabasz"] > loose["calinski_harabasz"]
+
+
+def test_per_identity_separability_by_hand_and_against_the_pooled_scores():
+    x, y = _clusters([(0, 0), (10, 0), (0, 10)], radius=1.0)
+    table = per_identity_separability(x, y)
+    assert table.identity.tolist() == [0, 1, 2]
+    assert table.compactness.tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert table.separation.tolist() == pytest.approx([10.0, 10.0, 10.0])  # each centre's nearest other
+    assert table.davies_bouldin.tolist() == pytest.approx([0.2, 0.2, 0.2])  # (1 + 1) / 10
+    pooled = separability(x, y)  # equal class sizes: the pooled scores are the means of the terms
+    assert table.davies_bouldin.mean() == pytest.approx(pooled["davies_bouldin"])
+    assert table.silhouette.mean() == pytest.approx(pooled["silhouette"])
+    # one identity made loose: only its own row (and its neighbours' Davies-Bouldin terms) change
+    x2, _ = _clusters([(0, 0), (10, 0), (0, 10)], radius=1.0)
+    x2[:4] *= 3.0  # identity 0 spread around (0, 0) at radius 3
+    loose = per_identity_separability(x2, y)
+    assert loose.compactness[0] == pytest.approx(3.0) and loose.silhouette[0] < table.silhouette[0]
 
 
 def test_separability_needs_two_identities():

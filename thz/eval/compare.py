@@ -33,6 +33,10 @@ METRICS = {
     "psnr_predicted": ("PSNR (predicted routing)", True),
     "mae_predicted": ("MAE (predicted routing)", False),
     "lpips_predicted": ("LPIPS (predicted routing)", False),
+    "silhouette": ("silhouette by identity", True),
+    "compactness": ("compactness", False),
+    "separation": ("separation from the nearest identity", True),
+    "davies_bouldin": ("Davies-Bouldin term", False),
 }
 ALPHA = 0.05
 POWER = 0.8  # of the detectable difference each comparison reports

@@ -16,7 +16,7 @@ from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.decisions import accuracy_at_threshold, eer_threshold, triplet_ranking_accuracy
 from thz.metrics.grouping import group_means
 from thz.metrics.posture import posture_metrics
-from thz.metrics.separability import separability
+from thz.metrics.separability import per_identity_separability, separability
 from thz.metrics.verification import compute_eer, cosine_pair_scores, tar_at_far, verification_metrics
 
 RECON_METRICS = ("ssim", "psnr", "mae", "lpips")
@@ -124,14 +124,17 @@ def sample_columns(table: pd.DataFrame) -> list[str]:
 
 
 def per_identity_table(pred: Predictions, table: pd.DataFrame) -> pd.DataFrame:
-    """Per identity: means of the per-sample columns, plus the identity's own verification EER and
-    TAR at FAR 1 % (its probes against every gallery image)."""
+    """Per identity: means of the per-sample columns, the identity's own verification EER and TAR at
+    FAR 1 % (its probes against every gallery image) and its separability (silhouette, compactness,
+    separation, Davies-Bouldin term; thz.metrics.separability)."""
     out = group_means(table, "identity", sample_columns(table))
     scores, genuine = pred.pair_scores
     rows = [(scores[pred.identity == name].ravel(), genuine[pred.identity == name].ravel()) for name in out.identity]
     out["verification_eer"] = [compute_eer(s, g) for s, g in rows]
     out["verification_tar_at_far_1pct"] = [tar_at_far(s, g, 0.01) for s, g in rows]
-    return out
+    embeddings = np.concatenate([pred.probe, pred.gallery])
+    spread = per_identity_separability(embeddings, np.concatenate([pred.identity, pred.identity]))
+    return out.merge(spread, on="identity", how="left", validate="one_to_one")
 
 
 def score(

@@ -7,6 +7,7 @@ evaluations each variant produces, the reference variant and every variant's `-S
     name: objectives
     models: [baseline]
     reference: default
+    reference_model: baseline   # optional: compare every model with this model of the reference variant
     variants:
       default: {}
       published: {loss.supcon: 0, loss.instance: 1, train.sampler: random}
@@ -53,6 +54,11 @@ PAIRED = (
     "triplet_correct",
     "posture_correct",
     "ssim_predicted",
+    "psnr_predicted",
+    "silhouette",
+    "compactness",
+    "separation",
+    "davies_bouldin",
 )
 
 
@@ -64,13 +70,19 @@ class Sweep:
     variants: dict[str, dict[str, object]]
     folds: tuple[int, ...] = (0, 1, 2, 3, 4)
     notes: dict[str, str] = field(default_factory=dict)
+    reference_model: str | None = None  # None: each model against itself in the reference variant
 
     def experiment(self, variant: str) -> str:
         return f"{self.name}-{variant}"
 
-    def targets(self) -> list[str]:
+    def models_of(self, variant: str) -> tuple[str, ...]:
+        """The models a variant evaluates: the sweep's, plus the reference model in the reference variant."""
+        extra = (self.reference_model,) if variant == self.reference and self.reference_model else ()
+        return tuple(dict.fromkeys(extra + self.models))
+
+    def targets(self, variant: str) -> list[str]:
         """The stages a variant runs: the evaluations of its models on every fold (and what they need)."""
-        return [f"evaluate@{k}-{m}" for k in self.folds for m in self.models]
+        return [f"evaluate@{k}-{m}" for k in self.folds for m in self.models_of(variant)]
 
     def settings(self, variant: str) -> list[str]:
         """`-S key=value` arguments of one variant, with the folds it runs."""
@@ -99,6 +111,7 @@ def read_sweep(path: Path) -> Sweep:
         variants=variants,
         folds=tuple(raw.get("folds", (0, 1, 2, 3, 4))),
         notes={str(k): str(v) for k, v in (raw.get("notes") or {}).items()},
+        reference_model=raw.get("reference_model"),
     )
 
 
@@ -179,7 +192,7 @@ def summarise(sweep: Sweep, repo: Path, seed: int = 0) -> dict:
         if name not in refs:
             missing[variant] = f"no experiment named '{name}' (queue it: python bench/sweep.py queue ...)"
             continue
-        for model in sweep.models:
+        for model in sweep.models_of(variant):
             got = read_experiment(repo, refs[name], model, sweep.folds)
             if isinstance(got, str):
                 missing[variant] = got
@@ -188,6 +201,7 @@ def summarise(sweep: Sweep, repo: Path, seed: int = 0) -> dict:
     result = {
         "sweep": sweep.name,
         "reference": sweep.reference,
+        "reference_model": sweep.reference_model,
         "folds": list(sweep.folds),
         "variants": {},
         "missing": missing,
@@ -196,11 +210,12 @@ def summarise(sweep: Sweep, repo: Path, seed: int = 0) -> dict:
         if variant in missing:
             continue
         entry = {"settings": {k: v for k, v in settings.items()}, "note": sweep.notes.get(variant, ""), "models": {}}
-        for model in sweep.models:
+        for model in sweep.models_of(variant):
             evaluated = found[variant, model]
             model_entry = {"folds": fold_summary(evaluated), "identities": int(len(evaluated.per_identity))}
-            if variant != sweep.reference and (sweep.reference, model) in found:
-                ref = found[sweep.reference, model]
+            against = (sweep.reference, sweep.reference_model or model)
+            if (variant, model) != against and against in found:
+                ref = found[against]
                 tables = {"reference": ref.per_identity, "variant": evaluated.per_identity}
                 samples = {"reference": ref.per_sample, "variant": evaluated.per_sample}
                 pair = compare_pair("reference", "variant", tables, samples, seed=seed)

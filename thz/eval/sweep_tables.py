@@ -24,28 +24,31 @@ def _difference(c: dict) -> str:
     return f"**{text}**" if c["significant"] else text
 
 
-def sweep_table(root: Path, name: str, model: str) -> str:
+def sweep_table(
+    root: Path, name: str, model: str, shown: tuple[str, ...] = SHOWN, differences: dict[str, str] = DIFFERENCES
+) -> str:
     rel = f"{SWEEPS}/{name}.json"
     data = read_json(root, rel)
     if not data["variants"]:
         raise TableError(f"'{rel}' has no finished variant: {data['missing']}")
     if any(model not in e["models"] for e in data["variants"].values()):
         raise TableError(f"'{rel}' has no model '{model}'")
-    header = ["variant", *SHOWN, *DIFFERENCES.values()]
+    header = ["variant", *shown, *differences.values()]
     rows = []
     for variant, entry in data["variants"].items():
         m = entry["models"][model]
-        cells = [f"{v['mean']:.3f} ± {v['sd']:.3f}" if (v := m["folds"].get(label)) else "–" for label in SHOWN]
+        cells = [f"{v['mean']:.3f} ± {v['sd']:.3f}" if (v := m["folds"].get(label)) else "–" for label in shown]
         diffs = m.get("vs_reference", {})
-        cells += [_difference(diffs[c]) if c in diffs else "reference" for c in DIFFERENCES]
+        cells += [_difference(diffs[c]) if c in diffs else "reference" for c in differences]
         rows.append([f"`{variant}`", *cells])
     for variant, reason in data["missing"].items():
         rows.append([f"`{variant}`", "**missing**: " + reason.replace("|", "/"), *[""] * (len(header) - 2)])
     notes = "; ".join(f"`{v}`: {e['note']}" for v, e in data["variants"].items() if e.get("note"))
     n = max(e["models"][model]["identities"] for e in data["variants"].values())
+    against = f"the {data.get('reference_model') or model} of `{data['reference']}`"
     caption = (
         f"The {model}, each variant a DVC experiment cross-validated over folds {', '.join(map(str, data['folds']))} "
-        f"({number(n)} test identities); columns: mean ± sd over folds. Δ: the variant minus `{data['reference']}`, "
+        f"({number(n)} test identities); columns: mean ± sd over folds. Δ: the variant's {model} minus {against}, "
         "per identity, 95 % bootstrap interval and Wilcoxon p, bold when significant. Identity level: every "
         "concealed test image against every unconcealed one; triplet: the published protocol (own twin against "
         f"another identity in the same posture). {notes}. From `{rel}` (`python bench/sweep.py table {data['spec']} "
@@ -54,4 +57,19 @@ def sweep_table(root: Path, name: str, model: str) -> str:
     return markdown(header, rows, caption)
 
 
-TABLES = {"objectives": lambda root: sweep_table(root, "objectives", "baseline")}
+DISTILLATION_SHOWN = ("identity AUC", "TAR@FAR 1 %", "triplet AUC", "posture accuracy", "SSIM", "silhouette")
+DISTILLATION_DIFFERENCES = {
+    "verification_auc": "Δ identity AUC",
+    "verification_eer": "Δ EER",
+    "posture_correct": "Δ posture",
+    "ssim_predicted": "Δ SSIM",
+    "silhouette": "Δ silhouette",
+    "davies_bouldin": "Δ Davies-Bouldin",
+}
+
+TABLES = {
+    "objectives": lambda root: sweep_table(root, "objectives", "baseline"),
+    "distillation_terms": lambda root: sweep_table(
+        root, "distillation", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES
+    ),
+}

@@ -62,11 +62,15 @@ OPENING = re.compile(r"^<!-- table:([\w-]+) -->", re.M)
 COMPARED = {
     "verification_auc": "verification AUC",
     "verification_eer": "EER",
+    "verification_tar_at_far_1pct": "TAR@FAR 1 %",
+    "triplet_correct": "published triplet accuracy",
     "posture_correct": "posture accuracy",
     "ssim_predicted": "SSIM (predicted routing)",
     "ssim_oracle": "SSIM (oracle routing)",
     "psnr_predicted": "PSNR (predicted routing)",
     "lpips_predicted": "LPIPS (predicted routing)",
+    "silhouette": "silhouette by identity",
+    "davies_bouldin": "Davies-Bouldin term (identity)",
 }
 
 
