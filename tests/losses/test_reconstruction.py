@@ -7,7 +7,14 @@ import math
 import pytest
 import torch
 
-from thz.losses.reconstruction import charbonnier, gradient_l1, reconstruction_terms, sobel, ssim_per_sample
+from thz.losses.reconstruction import (
+    charbonnier,
+    gradient_l1,
+    reconstruction_terms,
+    sharpness_ratio,
+    sobel,
+    ssim_per_sample,
+)
 
 
 def images(batch: int = 3, size: int = 64, seed: int = 0) -> torch.Tensor:
@@ -110,3 +117,13 @@ def test_reconstruction_terms_with_a_perceptual_callable():
     assert terms["lpips"].shape == (3,)
     assert len(seen) == 1 and seen[0][0] is pred and seen[0][1] is target
     torch.testing.assert_close(terms["lpips"], (pred - target).abs().flatten(1).mean(1))
+
+
+def test_sharpness_ratio_is_one_for_the_target_and_falls_with_blur():
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 1, 32, 32, generator=g)
+    blurred = torch.nn.functional.avg_pool2d(target, 3, 1, 1, count_include_pad=False)
+    ratio = sharpness_ratio(target, target)
+    torch.testing.assert_close(ratio, torch.ones(3))
+    assert (sharpness_ratio(blurred, target) < 0.7).all()
+    assert (sharpness_ratio(torch.full_like(target, 0.5), target) == 0).all()  # flat: no detail at all

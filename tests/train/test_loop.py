@@ -563,3 +563,44 @@ def test_fit_says_when_the_batch_settings_are_bent(tmp_path, train_set, val_set,
     assert (
         f"note: train.identities_per_batch is 9 but the train part has {n} identities: P={n}" in capsys.readouterr().out
     )
+
+
+def test_adversarial_completion_trains_the_discriminator_and_resumes_exactly(tmp_path, train_set, val_set):
+    """With loss.adversarial the discriminator takes a step after every decoder step, with its own
+    optimiser; both are in last.pt, and an interrupted run resumed equals an uninterrupted one."""
+    cfg = tiny_config()
+    cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, adversarial=0.1))
+    per_epoch = len(identity_batches(train_set.identity, 2, 2, 0, 0))
+
+    model_a, objective_a = _build(cfg)
+    initial = _parameters(objective_a.adversary.discriminator)
+    fit(objective_a, train_set, val_set, cfg, tmp_path / "a")
+    trained = _parameters(objective_a.adversary.discriminator)
+    assert all(not torch.equal(initial[k], trained[k]) for k in initial), "the discriminator learns"
+    last = load_checkpoint(tmp_path / "a" / "last.pt")
+    _assert_same_state(last["adversary"]["discriminator"], _state(objective_a.adversary.discriminator))
+    assert last["adversary"]["optimizer"]["state"], "its Adam moments are saved"
+    assert "adversary" not in load_checkpoint(tmp_path / "a" / "best.pt")  # the model alone, as ever
+
+    def interrupt(step):
+        raise Interrupted(step)
+
+    _, objective_b = _build(cfg)
+    with pytest.raises(Interrupted):
+        fit(objective_b, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=interrupt)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == per_epoch
+    resumed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
+    model_c, objective_c = _build(resumed)
+    fit(objective_c, train_set, val_set, resumed, tmp_path / "b")
+    _assert_same_state(_state(model_a), _state(model_c))
+    _assert_same_state(_state(objective_a.adversary.discriminator), _state(objective_c.adversary.discriminator))
+
+
+def test_train_step_logs_the_discriminator_loss(train_set):
+    cfg = tiny_config()
+    cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, adversarial=0.1, adversarial_loss="lsgan"))
+    _, objective = _build(cfg)
+    run = Run.start(objective, cfg)
+    parts = train_step(objective, train_set.batch(torch.arange(4)), 0, 1e-3, run)
+    assert {"adversarial", "discriminator"} <= set(parts) and math.isfinite(parts["discriminator"])
+    assert objective.fakes is None, "used once, by the discriminator's step"

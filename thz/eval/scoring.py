@@ -12,14 +12,14 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from thz.data.naming import POSTURES
 from thz.eval.predictions import ROUTINGS, Predictions
-from thz.losses.reconstruction import ssim_per_sample
+from thz.losses.reconstruction import sharpness_ratio, ssim_per_sample
 from thz.metrics.decisions import accuracy_at_threshold, eer_threshold, triplet_ranking_accuracy
 from thz.metrics.grouping import group_means
 from thz.metrics.posture import posture_metrics
 from thz.metrics.separability import per_identity_separability, separability
 from thz.metrics.verification import compute_eer, cosine_pair_scores, tar_at_far, verification_metrics
 
-RECON_METRICS = ("ssim", "psnr", "mae", "lpips")
+RECON_METRICS = ("ssim", "psnr", "mae", "sharpness", "lpips")
 
 
 def val_threshold(pred: Predictions) -> float:
@@ -111,6 +111,7 @@ def per_sample_table(pred: Predictions, perceptual=None) -> pd.DataFrame:
         table[f"ssim_{routing}"] = ssim_per_sample(recon, pred.targets).numpy()
         table[f"psnr_{routing}"] = (10 * torch.log10(1.0 / mse)).numpy()
         table[f"mae_{routing}"] = error.abs().flatten(1).mean(1).numpy()
+        table[f"sharpness_{routing}"] = sharpness_ratio(recon, pred.targets).numpy()
         if perceptual is not None:
             table[f"lpips_{routing}"] = perceptual(recon, pred.targets).numpy()
     return table

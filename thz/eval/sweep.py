@@ -44,6 +44,8 @@ FOLD_METRICS = {
     "triplet accuracy": "verification.triplet_ranking_accuracy",
     "posture accuracy": "posture.accuracy",
     "SSIM": "reconstruction.predicted.ssim",
+    "PSNR": "reconstruction.predicted.psnr",
+    "sharpness": "reconstruction.predicted.sharpness",
     "silhouette": "separability.silhouette",
 }
 # per-identity columns compared pairwise against the reference (thz.eval.compare.METRICS names them)
@@ -55,6 +57,7 @@ PAIRED = (
     "posture_correct",
     "ssim_predicted",
     "psnr_predicted",
+    "sharpness_predicted",
     "silhouette",
     "compactness",
     "separation",

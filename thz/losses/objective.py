@@ -20,6 +20,7 @@ from torch import nn
 
 from thz.config import DistillConfig, LossConfig
 from thz.distributed import gather_rows
+from thz.losses.adversarial import Adversary
 from thz.losses.distill import (
     feature_distillation,
     identity_centre_distillation,
@@ -84,11 +85,14 @@ class MultiTaskObjective(Objective):
     """Verification (SupCon or triplet on identity labels over inputs and targets, weight
     loss.supcon, plus the instance-level twin term at weight loss.instance, computed only when
     switched on), posture (label-smoothed cross-entropy on all images), reconstruction of the
-    target from the input."""
+    target from the input, and with loss.adversarial > 0 a patch discriminator's judgement of the
+    reconstructions (its own step is the engine's, on `fakes`)."""
 
     def __init__(self, model: nn.Module, cfg: LossConfig, perceptual=None):
         self._model, self.cfg = model, cfg
         self.perceptual = perceptual if cfg.lpips > 0 else None
+        self.adversary = Adversary(cfg.adversarial_loss, cfg.adversarial_conditional) if cfg.adversarial > 0 else None
+        self.fakes: tuple[torch.Tensor, ...] | None = None  # (recon, target, input) of the last training batch
 
     @property
     def model(self) -> nn.Module:
@@ -99,8 +103,10 @@ class MultiTaskObjective(Objective):
         return self
 
     def networks(self) -> dict[str, nn.Module]:
-        """The model and the LPIPS network (for device and memory-layout placement)."""
-        return {"model": self.model, **({"perceptual": self.perceptual} if self.perceptual is not None else {})}
+        """The model, the LPIPS network and the discriminator (for device and memory-layout placement;
+        the discriminator is trained by its own optimiser, thz.train.loop)."""
+        out = {"model": self.model, **({"perceptual": self.perceptual} if self.perceptual is not None else {})}
+        return out | ({"discriminator": self.adversary.discriminator} if self.adversary is not None else {})
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """batch: input (B, 1, H, W) concealed, target (B, 1, H, W) unconcealed, identity (B,),
@@ -138,6 +144,11 @@ class MultiTaskObjective(Objective):
         parts["posture"] = F.cross_entropy(out.posture_logits.float(), posture, label_smoothing=cfg.label_smoothing)
         parts.update(self.recon_parts(out.recon, batch["target"]))
         parts["loss"] = verification + cfg.posture * parts["posture"] + cfg.recon * parts["recon"]
+        if self.adversary is not None:
+            parts["adversarial"] = self.adversary.generator_loss(out.recon.float(), batch["input"])
+            parts["loss"] = parts["loss"] + cfg.adversarial * parts["adversarial"]
+            if global_batch:  # training: the discriminator's step comes next, on these
+                self.fakes = (out.recon.detach().float(), batch["target"], batch["input"])
         return parts
 
     def recon_parts(self, recon: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from thz.checkpoint import save_checkpoint
+from thz.checkpoint import CheckpointError, save_checkpoint
 from thz.config import Config, TrainConfig, config_to_dict
 from thz.data.augment import PROFILES, AugmentProfile, augment_pair_batch
 from thz.data.dataset import PairSet
@@ -43,7 +43,7 @@ from thz.train.resume import check_resumable, read_last
 from thz.train.tracking import Tracker
 
 HIGHER_IS_BETTER = {"ssim": True, "posture_acc": True, "auc": True, "loss": False}  # train.select_metric
-SHOWN = ("loss", "supcon", "instance", "posture", "recon")  # on the progress bar
+SHOWN = ("loss", "supcon", "instance", "posture", "recon", "adversarial", "discriminator")  # on the progress bar
 
 
 class NonFiniteLossError(RuntimeError):
@@ -73,7 +73,8 @@ class FitResult:
 class Run:
     """What every step of one training run shares: the objective, the config, this process's place
     among the workers, the AdamW optimiser over the trained parameters (the model's, then the
-    objective's extra modules'), the fp16 gradient scaler (disabled otherwise), the augmentation."""
+    objective's extra modules'), the fp16 gradient scaler (disabled otherwise), the augmentation, and
+    with adversarial completion the discriminator's own Adam optimiser (beta1 0.5, as GANs use)."""
 
     objective: Objective
     cfg: Config
@@ -82,6 +83,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     profile: AugmentProfile
+    adversary_optimizer: torch.optim.Optimizer | None = None
 
     @classmethod
     def start(cls, objective: Objective, cfg: Config, workers: Workers | None = None) -> Run:
@@ -90,7 +92,18 @@ class Run:
         optimizer = torch.optim.AdamW(parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         dtype = autocast_dtype(cfg.train.precision, workers.device)
         scaler = torch.amp.GradScaler(workers.device.type, enabled=dtype == torch.float16)
-        return cls(objective, cfg, workers, parameters, optimizer, scaler, PROFILES[cfg.augment.profile])
+        adversary = objective.task_objective.adversary
+        adversary_optimizer = None
+        if adversary is not None:
+            adversary_optimizer = torch.optim.Adam(
+                adversary.discriminator.parameters(), lr=cfg.train.lr, betas=(0.5, 0.999)
+            )
+        profile = PROFILES[cfg.augment.profile]
+        return cls(objective, cfg, workers, parameters, optimizer, scaler, profile, adversary_optimizer)
+
+    @property
+    def adversary(self):
+        return self.objective.task_objective.adversary
 
     @property
     def model(self) -> torch.nn.Module:
@@ -173,7 +186,10 @@ def fit(
     per_epoch = len(epoch_batches(train.identity, tc.sampler, tc.identities_per_batch, tc.images_per_identity, 0, 0))
     plan = Plan(tuple(phases or plan_phases(tc)), per_epoch, tc)
     progress = _resume(run, out_dir / "last.pt", unread, plan) if tc.resume else Progress()
-    broadcast_modules([run.model, *objective.extra_modules().values()])  # every rank starts from rank 0's weights
+    adversary = [run.adversary.discriminator] if run.adversary is not None else []
+    broadcast_modules(
+        [run.model, *objective.extra_modules().values(), *adversary]
+    )  # every rank starts from rank 0's weights
     if len(plan.phases) > 1:
         run.workers.say("curriculum: " + ", ".join(f"{p.name} {p.epochs} epochs" for p in plan.phases))
     running = defaultdict(list)
@@ -223,6 +239,11 @@ def _resume(run: Run, path: Path, unread: tuple[str, ...], plan: Plan) -> Progre
     run.optimizer.load_state_dict(ckpt["optimizer"])
     if run.scaler.is_enabled() and ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
+    if run.adversary is not None:
+        if not ckpt.get("adversary"):
+            raise CheckpointError(f"{path} has no discriminator state: it was written without loss.adversarial")
+        run.adversary.discriminator.load_state_dict(ckpt["adversary"]["discriminator"])
+        run.adversary_optimizer.load_state_dict(ckpt["adversary"]["optimizer"])
     run.workers.say(f"resuming from {path} at step {ckpt['step']} of {plan.total}")
     return Progress(ckpt["step"], ckpt["best_metric"], ckpt["best_step"], ckpt["metrics"])
 
@@ -253,6 +274,7 @@ def _validate_and_save(run: Run, progress: Progress, val: PairSet, out_dir: Path
         extra={name: _cpu_state(module) for name, module in run.objective.extra_modules().items()},
         optimizer=run.optimizer.state_dict(),
         scaler=run.scaler.state_dict() if run.scaler.is_enabled() else None,
+        adversary=_adversary_state(run),
         config=config,
         modalities=modalities,
         step=progress.step,
@@ -306,6 +328,13 @@ def place_networks(objective: Objective, tc: TrainConfig, workers: Workers) -> l
     return list(objective.model.parameters()) + [p for m in extra for p in m.parameters()]
 
 
+def _adversary_state(run: Run) -> dict | None:
+    """The discriminator and its optimiser for last.pt (None without adversarial completion)."""
+    if run.adversary is None:
+        return None
+    return {"discriminator": _cpu_state(run.adversary.discriminator), "optimizer": run.adversary_optimizer.state_dict()}
+
+
 def _cpu_state(module) -> dict[str, torch.Tensor]:
     """A state dict on the CPU (so a checkpoint written on a GPU loads anywhere)."""
     state = module.state_dict()
@@ -356,4 +385,24 @@ def train_step(
         )
     run.scaler.step(run.optimizer)
     run.scaler.update()
+    if run.adversary is not None and run.objective.task_objective.fakes is not None:
+        logged["discriminator"] = discriminator_step(run, lr)
     return logged
+
+
+def discriminator_step(run: Run, lr: float) -> float:
+    """One step of the discriminator on the reconstructions the decoder just made (detached), in
+    fp32 (it is small, and fp16 would need its own gradient scaler); gradients averaged over ranks."""
+    recon, target, concealed = run.objective.task_objective.fakes
+    run.objective.task_objective.fakes = None
+    parameters = list(run.adversary.discriminator.parameters())
+    for group in run.adversary_optimizer.param_groups:
+        group["lr"] = lr
+    run.adversary_optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(run.workers.device.type, enabled=False):
+        loss = run.adversary.discriminator_loss(recon.float(), target.float(), concealed.float())
+    loss.backward()
+    average_gradients(parameters)
+    torch.nn.utils.clip_grad_norm_(parameters, run.cfg.train.grad_clip or float("inf"))
+    run.adversary_optimizer.step()
+    return float(mean_over_ranks(loss.detach().float().reshape(1).to(run.workers.device))[0])
