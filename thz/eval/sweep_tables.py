@@ -67,9 +67,28 @@ DISTILLATION_DIFFERENCES = {
     "davies_bouldin": "Δ Davies-Bouldin",
 }
 
+ADVERSARIAL_SHOWN = ("SSIM", "PSNR", "sharpness", "identity AUC", "posture accuracy")
+ADVERSARIAL_DIFFERENCES = {
+    "ssim_predicted": "Δ SSIM",
+    "psnr_predicted": "Δ PSNR",
+    "sharpness_predicted": "Δ sharpness",
+    "verification_auc": "Δ identity AUC",
+}
+TEACHER_SHOWN = ("identity AUC", "identity EER", "TAR@FAR 1 %", "rank-1", "posture accuracy", "SSIM")
+TEACHER_DIFFERENCES = {
+    "verification_auc": "Δ identity AUC",
+    "verification_eer": "Δ EER",
+    "verification_tar_at_far_1pct": "Δ TAR@FAR 1 %",
+    "ssim_predicted": "Δ SSIM",
+}
+
 TABLES = {
     "objectives": lambda root: sweep_table(root, "objectives", "baseline"),
     "distillation_terms": lambda root: sweep_table(
         root, "distillation", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES
     ),
+    "adversarial": lambda root: sweep_table(
+        root, "adversarial", "baseline", ADVERSARIAL_SHOWN, ADVERSARIAL_DIFFERENCES
+    ),
+    "teacher_study": lambda root: sweep_table(root, "teacher", "teacher", TEACHER_SHOWN, TEACHER_DIFFERENCES),
 }
