@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from thz.eval.sweep import read_sweep, summarise  # noqa: E402
+from thz.eval.sweep import experiment_refs, read_sweep, summarise  # noqa: E402
 from thz.files import write_json  # noqa: E402
 from thz.runtime import cpu_capability  # noqa: E402
 
@@ -34,7 +34,15 @@ def queue(spec: Path, only: list[str]) -> None:
     if unknown:
         raise SystemExit(f"--only: {unknown} not in {spec} (variants: {list(sweep.variants)})")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    done = experiment_refs(Path("."))
     for variant in only or sweep.variants:
+        if sweep.experiment(variant) in done:
+            print(
+                f"skipped {sweep.experiment(variant)}: it exists ({done[sweep.experiment(variant)]}); "
+                "`dvc exp remove` it to run it again",
+                flush=True,
+            )
+            continue
         args = ["dvc", "exp", "run", "--queue", "--name", sweep.experiment(variant)]
         for setting in sweep.settings(variant):
             args += ["-S", setting]

@@ -98,6 +98,10 @@ def test_psnr_and_mae_by_hand():
     table = per_sample_table(pred)
     assert table.mae_predicted.to_numpy() == pytest.approx(0.1, rel=1e-5)
     assert table.psnr_predicted.to_numpy() == pytest.approx(20.0, rel=1e-4)  # 10 log10(1 / 0.01)
+    assert table.sharpness_gap_predicted.to_numpy() == pytest.approx(0.0, abs=1e-5)  # a shift keeps every edge
+    assert table.sharpness_oracle.to_numpy() == pytest.approx(1.0)
+    pred.recon["predicted"] = pred.targets * 0.5  # half the contrast: half the gradient magnitude
+    assert per_sample_table(pred).sharpness_gap_predicted.to_numpy() == pytest.approx(0.5, rel=1e-5)
 
 
 def test_lpips_is_a_column_with_a_perceptual_model_and_a_reason_without():

@@ -4,6 +4,7 @@ lost experiment reported as missing rather than skipped."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -152,8 +153,13 @@ def test_a_reference_model_is_evaluated_in_the_reference_variant_only_and_compar
     git(repo, "checkout", "-q", "refs/exps/ab/cdef0123/s-default")
     write_evaluations(repo, -0.05, model="teacher")
     git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "teacher too")
-    git(repo, "update-ref", "refs/exps/ab/cdef0124/s-default", "HEAD")
+    subprocess.run(
+        ["git", "commit", "-qm", "teacher too"],
+        cwd=repo,
+        check=True,
+        env={**os.environ, "GIT_COMMITTER_DATE": "2099-01-01T00:00:00"},  # newer beyond doubt
+    )
+    git(repo, "update-ref", "refs/exps/aa/cdef0000/s-default", "HEAD")  # sorts first by name: the date decides
     result = summarise(sweep, repo)
     assert set(result["missing"]) == {"lost"}
     for variant, shift in (("default", 0.05), ("better", 0.15)):

@@ -144,7 +144,8 @@ def test_fit_with_the_published_objective_trains_on_shuffled_pairs_with_the_twin
     per_epoch = len(random_batches(len(train_set), 4, 0, 0))
     for step, capture in seen:
         assert torch.equal(capture, random_batches(len(train_set), 4, cfg.seed, step // per_epoch)[step % per_epoch])
-    assert all("instance" in parts and parts["loss"] > 0 for parts in parts_seen)
+    for parts in parts_seen:  # the identity term is computed but weighs nothing
+        assert parts["loss"] == pytest.approx(parts["instance"] + parts["posture"] + parts["recon"], rel=1e-5)
 
 
 # --- learning ------------------------------------------------------------------------------------
@@ -604,3 +605,14 @@ def test_train_step_logs_the_discriminator_loss(train_set):
     parts = train_step(objective, train_set.batch(torch.arange(4)), 0, 1e-3, run)
     assert {"adversarial", "discriminator"} <= set(parts) and math.isfinite(parts["discriminator"])
     assert objective.fakes is None, "used once, by the discriminator's step"
+
+
+def test_a_checkpoint_older_than_a_key_resumes_when_the_key_keeps_its_default():
+    """last.pt written before loss.instance existed: the key counts as its default (0, off)."""
+    cfg = tiny_config()
+    stored = config_to_dict(cfg)
+    del stored["loss"]["instance"], stored["train"]["sampler"]
+    check_resumable(stored, cfg, "last.pt")
+    twin = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, instance=1.0))
+    with pytest.raises(ConfigError, match=r"run: loss.instance$"):
+        check_resumable(stored, twin, "last.pt")

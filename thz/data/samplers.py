@@ -31,8 +31,9 @@ def identity_batches(identity: torch.Tensor, p: int, k: int, seed: int, epoch: i
 
 def random_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
     """The published batching: one shuffle of all N pairs per epoch, cut into N // batch_size batches
-    (at least one; the remainder is dropped, as identity_batches drops it). Anchors may find no
-    positive of their identity in the batch, which the identity SupCon then skips."""
+    (at least one; the remainder is dropped, as identity_batches drops it). Every image still has
+    its twin in the batch, but few other images of its identity: the identity SupCon sees fewer
+    positives than with P x K batches."""
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(n)
     size = min(batch_size, n)

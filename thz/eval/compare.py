@@ -32,7 +32,7 @@ METRICS = {
     "ssim_oracle": ("SSIM (oracle routing)", True),
     "psnr_predicted": ("PSNR (predicted routing)", True),
     "mae_predicted": ("MAE (predicted routing)", False),
-    "sharpness_predicted": ("sharpness ratio to the target (predicted routing)", True),
+    "sharpness_gap_predicted": ("sharpness gap |1 - ratio to the true face| (predicted routing)", False),
     "lpips_predicted": ("LPIPS (predicted routing)", False),
     "silhouette": ("silhouette by identity", True),
     "compactness": ("compactness", False),

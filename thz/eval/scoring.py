@@ -19,7 +19,7 @@ from thz.metrics.posture import posture_metrics
 from thz.metrics.separability import per_identity_separability, separability
 from thz.metrics.verification import compute_eer, cosine_pair_scores, tar_at_far, verification_metrics
 
-RECON_METRICS = ("ssim", "psnr", "mae", "sharpness", "lpips")
+RECON_METRICS = ("ssim", "psnr", "mae", "sharpness", "sharpness_gap", "lpips")
 
 
 def val_threshold(pred: Predictions) -> float:
@@ -87,7 +87,7 @@ def roc_table(pred: Predictions) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def per_sample_table(pred: Predictions, perceptual=None) -> pd.DataFrame:
+def per_sample_table(pred: Predictions, perceptual=None, seed: int = 0) -> pd.DataFrame:
     """One row per concealed test image: identity, posture, predicted posture, reconstruction
     metrics under each routing (LPIPS only with a perceptual model), and its own verification
     AUC (its scores against every gallery image: genuine ones should rank first)."""
@@ -103,7 +103,7 @@ def per_sample_table(pred: Predictions, perceptual=None) -> pd.DataFrame:
             "verification_auc": [roc_auc_score(g, s) for s, g in zip(scores, genuine, strict=True)],
         }
     )
-    twin, negative = triplet_scores(pred)
+    twin, negative = triplet_scores(pred, seed)  # the negatives of verification()
     table["triplet_correct"] = np.where(np.isnan(negative), np.nan, twin > negative)  # the published accuracy
     for routing, recon in pred.recon.items():
         error = recon - pred.targets
@@ -111,7 +111,9 @@ def per_sample_table(pred: Predictions, perceptual=None) -> pd.DataFrame:
         table[f"ssim_{routing}"] = ssim_per_sample(recon, pred.targets).numpy()
         table[f"psnr_{routing}"] = (10 * torch.log10(1.0 / mse)).numpy()
         table[f"mae_{routing}"] = error.abs().flatten(1).mean(1).numpy()
-        table[f"sharpness_{routing}"] = sharpness_ratio(recon, pred.targets).numpy()
+        sharpness = sharpness_ratio(recon, pred.targets)
+        table[f"sharpness_{routing}"] = sharpness.numpy()  # 1: as sharp as the true face
+        table[f"sharpness_gap_{routing}"] = (sharpness - 1).abs().numpy()  # blur and artefacts both count
         if perceptual is not None:
             table[f"lpips_{routing}"] = perceptual(recon, pred.targets).numpy()
     return table
@@ -142,7 +144,7 @@ def score(
     pred: Predictions, threshold: float, perceptual=None, lpips_reason: str = "", seed: int = 0
 ) -> tuple[dict, pd.DataFrame]:
     """The metrics dict of one model and its per-sample table."""
-    table = per_sample_table(pred, perceptual)
+    table = per_sample_table(pred, perceptual, seed)
     reconstruction = {}
     for routing in ROUTINGS:
         values = {m: float(table[f"{m}_{routing}"].mean()) for m in RECON_METRICS if f"{m}_{routing}" in table}

@@ -46,6 +46,7 @@ FOLD_METRICS = {
     "SSIM": "reconstruction.predicted.ssim",
     "PSNR": "reconstruction.predicted.psnr",
     "sharpness": "reconstruction.predicted.sharpness",
+    "sharpness gap": "reconstruction.predicted.sharpness_gap",
     "silhouette": "separability.silhouette",
 }
 # per-identity columns compared pairwise against the reference (thz.eval.compare.METRICS names them)
@@ -57,7 +58,7 @@ PAIRED = (
     "posture_correct",
     "ssim_predicted",
     "psnr_predicted",
-    "sharpness_predicted",
+    "sharpness_gap_predicted",
     "silhouette",
     "compactness",
     "separation",
@@ -121,8 +122,15 @@ def read_sweep(path: Path) -> Sweep:
 # ---- reading experiments from git ------------------------------------------------------------------
 
 
+def baseline_of(ref: str) -> str:
+    """The commit an experiment ran on: DVC names its refs refs/exps/<2 hex>/<38 hex>/<name>."""
+    parts = ref.split("/")
+    return parts[2] + parts[3] if len(parts) >= 5 else "?"
+
+
 def experiment_refs(repo: Path) -> dict[str, str]:
-    """Experiment name -> its newest git ref (refs/exps/.../<name>)."""
+    """Experiment name -> its newest git ref (refs/exps/.../<name>; by commit date, ties broken by
+    the order git lists them)."""
     out = subprocess.run(
         ["git", "for-each-ref", "--sort=committerdate", "--format=%(refname)", "refs/exps"],
         cwd=repo,
@@ -208,11 +216,18 @@ def summarise(sweep: Sweep, repo: Path, seed: int = 0) -> dict:
         "folds": list(sweep.folds),
         "variants": {},
         "missing": missing,
+        # the commits the experiments ran on: more than one means code may differ between variants
+        "baselines": sorted({baseline_of(refs[sweep.experiment(v)]) for v in sweep.variants if v not in missing}),
     }
     for variant, settings in sweep.variants.items():
         if variant in missing:
             continue
-        entry = {"settings": {k: v for k, v in settings.items()}, "note": sweep.notes.get(variant, ""), "models": {}}
+        entry = {
+            "settings": dict(settings),
+            "note": sweep.notes.get(variant, ""),
+            "baseline": baseline_of(refs[sweep.experiment(variant)]),
+            "models": {},
+        }
         for model in sweep.models_of(variant):
             evaluated = found[variant, model]
             model_entry = {"folds": fold_summary(evaluated), "identities": int(len(evaluated.per_identity))}

@@ -39,7 +39,8 @@ def sweep_table(
         m = entry["models"][model]
         cells = [f"{v['mean']:.3f} ± {v['sd']:.3f}" if (v := m["folds"].get(label)) else "–" for label in shown]
         diffs = m.get("vs_reference", {})
-        cells += [_difference(diffs[c]) if c in diffs else "reference" for c in differences]
+        is_reference = variant == data["reference"] and model == (data.get("reference_model") or model)
+        cells += [_difference(diffs[c]) if c in diffs else ("reference" if is_reference else "–") for c in differences]
         rows.append([f"`{variant}`", *cells])
     for variant, reason in data["missing"].items():
         rows.append([f"`{variant}`", "**missing**: " + reason.replace("|", "/"), *[""] * (len(header) - 2)])
@@ -54,6 +55,11 @@ def sweep_table(
         f"another identity in the same posture). {notes}. From `{rel}` (`python bench/sweep.py table {data['spec']} "
         f"--json {rel}`), CPU {data['cpu_capability']}, {data['date']}."
     )
+    if len(data.get("baselines", [])) > 1:
+        caption += f" The experiments ran on {len(data['baselines'])} commits: " + ", ".join(
+            b[:7] for b in data["baselines"]
+        )
+        caption += "."
     return markdown(header, rows, caption)
 
 
@@ -67,11 +73,11 @@ DISTILLATION_DIFFERENCES = {
     "davies_bouldin": "Δ Davies-Bouldin",
 }
 
-ADVERSARIAL_SHOWN = ("SSIM", "PSNR", "sharpness", "identity AUC", "posture accuracy")
+ADVERSARIAL_SHOWN = ("SSIM", "PSNR", "sharpness", "sharpness gap", "identity AUC", "posture accuracy")
 ADVERSARIAL_DIFFERENCES = {
     "ssim_predicted": "Δ SSIM",
     "psnr_predicted": "Δ PSNR",
-    "sharpness_predicted": "Δ sharpness",
+    "sharpness_gap_predicted": "Δ sharpness gap",
     "verification_auc": "Δ identity AUC",
 }
 TEACHER_SHOWN = ("identity AUC", "identity EER", "TAR@FAR 1 %", "rank-1", "posture accuracy", "SSIM")

@@ -14,6 +14,8 @@ the task objective as `task_objective`, which is what validation scores.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -144,11 +146,10 @@ class MultiTaskObjective(Objective):
         parts["posture"] = F.cross_entropy(out.posture_logits.float(), posture, label_smoothing=cfg.label_smoothing)
         parts.update(self.recon_parts(out.recon, batch["target"]))
         parts["loss"] = verification + cfg.posture * parts["posture"] + cfg.recon * parts["recon"]
-        if self.adversary is not None:
+        if self.adversary is not None and global_batch:  # training only: validation scores the task
             parts["adversarial"] = self.adversary.generator_loss(out.recon.float(), batch["input"])
             parts["loss"] = parts["loss"] + cfg.adversarial * parts["adversarial"]
-            if global_batch:  # training: the discriminator's step comes next, on these
-                self.fakes = (out.recon.detach().float(), batch["target"], batch["input"])
+            self.fakes = (out.recon.detach().float(), batch["target"], batch["input"])  # the discriminator's next
         return parts
 
     def recon_parts(self, recon: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -205,7 +206,8 @@ class DistillationObjective(Objective):
             raise ValueError("the distillation teacher must be a visible+THz network")
         self.task, self.cfg = task, cfg
         self.teacher = teacher.requires_grad_(not cfg.freeze_teacher)
-        self.teacher_task = MultiTaskObjective(teacher, task.cfg, task.perceptual)
+        # the teacher's own task loss (joint teacher) has no discriminator: completion is the student's
+        self.teacher_task = MultiTaskObjective(teacher, dataclasses.replace(task.cfg, adversarial=0.0), task.perceptual)
         self.projector = None
         if cfg.feature > 0:
             self.projector = nn.Linear(task.model.encoder.channels[-1], teacher.encoder.channels[-1])

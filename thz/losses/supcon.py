@@ -36,7 +36,8 @@ def instance_loss(emb: torch.Tensor, capture: torch.Tensor, temperature: float =
     is the other image of its own capture (a concealed input and its unconcealed twin); every other
     image of the batch is a negative, the same identity's other captures included.
 
-    emb (N, D) L2-normalised; capture (N,) one id per capture, shared by an input and its twin. It is
+    emb (N, D) L2-normalised; capture (N,) one id per capture, shared by an input and its twin (a
+    capture drawn twice into one batch is the same capture: its copies are positives too). It is
     SupCon with capture ids for labels: the published code labelled triplet positions, which is the
     same thing for anchor and positive. Teaches "this concealed face is that unconcealed face", not
     "these are the same person", which is why it is an option beside the identity term, not instead.

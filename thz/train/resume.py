@@ -28,15 +28,17 @@ def read_last(path: Path, workers: Workers) -> dict | None:
 def check_resumable(stored: dict, cfg: Config, path: Path, unread: tuple[str, ...] = ()) -> None:
     """Refuse to resume under settings that would make the continued run a different run. Keys
     that say how a run executes, not what it computes (thz.config.execution_keys), may differ;
-    so may `unread`: sections or dotted keys this run does not read (the teacher ignores distill.*)."""
+    so may `unread`: sections or dotted keys this run does not read (the teacher ignores distill.*).
+    A key missing from the stored config (written before the key existed) counts as its default."""
     may_differ = execution_keys() | set(unread)
-    current = config_to_dict(cfg)
+    current, defaults = config_to_dict(cfg), config_to_dict(Config())
     differ = [
         f"{section}.{key}"
         for section, values in current.items()
         if isinstance(values, dict) and section not in unread
         for key, value in values.items()
-        if f"{section}.{key}" not in may_differ and stored.get(section, {}).get(key) != value
+        # a key the checkpoint predates had its default value then
+        if f"{section}.{key}" not in may_differ and stored.get(section, {}).get(key, defaults[section][key]) != value
     ]
     differ += [key for key, value in current.items() if not isinstance(value, dict) and stored.get(key) != value]
     if differ:
