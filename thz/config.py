@@ -105,6 +105,7 @@ class LossConfig:
     recon: float = field(default=1.0, metadata=_range(0.0, None))
     metric: Literal["supcon", "triplet"] = "supcon"  # the identity-level term, weight `supcon`
     instance: float = field(default=0.0, metadata=_range(0.0, None))  # twin term (published objective); 0: off
+    instance_negatives: Literal["all", "other_identities"] = "all"  # all: published; or other people only
     temperature: float = field(default=0.07, metadata=_range(1e-3, 10.0))
     triplet_margin: float = field(default=0.2, metadata=_range(0.0, 2.0))
     label_smoothing: float = field(default=0.1, metadata=_range(0.0, 0.9))

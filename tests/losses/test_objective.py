@@ -126,6 +126,15 @@ def test_instance_term_labels_each_input_with_its_own_twin(model, batch):
     torch.testing.assert_close(parts["loss"], total)
 
 
+def test_instance_term_against_other_identities_uses_the_identity_labels(model, batch):
+    cfg = LossConfig(instance=1.0, instance_negatives="other_identities", lpips=0.0)
+    outputs = capture_output(model)
+    parts = MultiTaskObjective(model, cfg)(batch)
+    capture, identity = (torch.cat([batch[k], batch[k]]) for k in ("capture", "identity"))
+    expected = instance_loss(outputs[0].emb, capture, cfg.temperature, identity=identity)
+    torch.testing.assert_close(parts["instance"], expected)
+
+
 @pytest.mark.parametrize("metric", ["supcon", "triplet"])
 def test_combined_verification_loss_reduces_to_each_part_at_weight_0(batch, metric):
     def total(supcon: float, instance: float) -> dict[str, torch.Tensor]:

@@ -190,3 +190,30 @@ def test_instance_loss_is_low_when_twins_coincide_and_captures_differ():
     swapped = torch.cat([base, base[[1, 0, 3, 2]]])  # twins given another capture's embedding
     capture = torch.arange(4).repeat(2)
     assert instance_loss(matched, capture, 0.1) < instance_loss(swapped, capture, 0.1) - 5
+
+
+def reference_twin_against_others(emb: torch.Tensor, identity: list[int], t: float) -> float:
+    """As reference_instance, but the denominator holds the twin and the other identities' images only."""
+    z = emb.tolist()
+    n, b = len(z), len(z) // 2
+
+    def sim(i: int, j: int) -> float:
+        return sum(x * y for x, y in zip(z[i], z[j], strict=True)) / t
+
+    total = 0.0
+    for i in range(n):
+        twin = i + b if i < b else i - b
+        kept = [a for a in range(n) if a == twin or identity[a] != identity[i]]
+        total += -math.log(math.exp(sim(i, twin)) / sum(math.exp(sim(i, a)) for a in kept))
+    return total / n
+
+
+def test_instance_loss_against_other_identities_leaves_the_same_person_out():
+    emb = normalised(n=8, dim=5, seed=4)
+    capture = torch.arange(4).repeat(2)
+    identity = [0, 0, 1, 2] * 2
+    got = instance_loss(emb, capture, 0.1, identity=torch.tensor(identity)).item()
+    assert got == pytest.approx(reference_twin_against_others(emb, identity, 0.1), rel=1e-9)
+    # with every capture its own person it is the published loss
+    alone = instance_loss(emb, capture, 0.1, identity=torch.arange(4).repeat(2)).item()
+    assert alone == pytest.approx(instance_loss(emb, capture, 0.1).item(), rel=1e-9)

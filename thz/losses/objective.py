@@ -141,7 +141,8 @@ class MultiTaskObjective(Objective):
             parts["triplet"] = triplet_loss(emb, labels, cfg.triplet_margin)
         verification = cfg.supcon * parts.get("supcon", parts.get("triplet"))
         if capture is not None:
-            parts["instance"] = instance_loss(emb, capture, cfg.temperature)
+            others_only = labels if cfg.instance_negatives == "other_identities" else None
+            parts["instance"] = instance_loss(emb, capture, cfg.temperature, identity=others_only)
             verification = verification + cfg.instance * parts["instance"]
         parts["posture"] = F.cross_entropy(out.posture_logits.float(), posture, label_smoothing=cfg.label_smoothing)
         parts.update(self.recon_parts(out.recon, batch["target"]))

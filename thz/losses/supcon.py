@@ -31,18 +31,36 @@ def supcon_loss(emb: torch.Tensor, labels: torch.Tensor, temperature: float = 0.
     return -(pos_log_prob[has_pos] / counts[has_pos]).mean()
 
 
-def instance_loss(emb: torch.Tensor, capture: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+def instance_loss(
+    emb: torch.Tensor, capture: torch.Tensor, temperature: float = 0.07, identity: torch.Tensor | None = None
+) -> torch.Tensor:
     """Instance-level ("twin") contrastive loss, the published objective: each image's only positive
-    is the other image of its own capture (a concealed input and its unconcealed twin); every other
+    is the other image of its own capture (a concealed input and its unconcealed twin; a capture
+    drawn twice into one batch is the same capture, its copies are positives too); every other
     image of the batch is a negative, the same identity's other captures included.
 
-    emb (N, D) L2-normalised; capture (N,) one id per capture, shared by an input and its twin (a
-    capture drawn twice into one batch is the same capture: its copies are positives too). It is
+    emb (N, D) L2-normalised; capture (N,) one id per capture, shared by an input and its twin. It is
     SupCon with capture ids for labels: the published code labelled triplet positions, which is the
-    same thing for anchor and positive. Teaches "this concealed face is that unconcealed face", not
-    "these are the same person", which is why it is an option beside the identity term, not instead.
+    same thing for anchor and positive. It teaches "this concealed face is that unconcealed face",
+    and pushes the same person's other captures away, which costs identity-level verification.
+
+    With `identity` (N,) given, the same identity's other captures are left out of the denominator
+    (neither positive nor negative): the twin must beat other people only, which is exactly the
+    published triplet protocol, without pushing a person's captures apart.
     """
-    return supcon_loss(emb, capture, temperature)
+    if identity is None:
+        return supcon_loss(emb, capture, temperature)
+    n = emb.shape[0]
+    self_mask = torch.eye(n, dtype=torch.bool, device=emb.device)
+    twin = (capture[:, None] == capture[None, :]) & ~self_mask
+    same_person = (identity[:, None] == identity[None, :]) & ~twin
+    logits = (emb @ emb.T / temperature).masked_fill(same_person | self_mask, float("-inf"))
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    counts = twin.sum(dim=1)
+    has_twin = counts > 0
+    if not has_twin.any():
+        return emb.sum() * 0.0
+    return -(log_prob.masked_fill(~twin, 0.0).sum(dim=1)[has_twin] / counts[has_twin]).mean()
 
 
 def triplet_loss(emb: torch.Tensor, labels: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
