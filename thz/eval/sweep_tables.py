@@ -28,6 +28,11 @@ def sweep_table(
     root: Path, name: str, model: str, shown: tuple[str, ...] = SHOWN, differences: dict[str, str] = DIFFERENCES
 ) -> str:
     rel = f"{SWEEPS}/{name}.json"
+    if not (root / rel).is_file():
+        raise TableError(
+            f"'{rel}' not found: run the sweep (python bench/sweep.py queue bench/sweeps/{name}.yaml; dvc queue start; "
+            f"python bench/sweep.py table bench/sweeps/{name}.yaml --json {rel})"
+        )
     data = read_json(root, rel)
     if not data["variants"]:
         raise TableError(f"'{rel}' has no finished variant: {data['missing']}")
