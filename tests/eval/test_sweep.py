@@ -123,6 +123,10 @@ def test_table_shows_every_variant_and_the_missing_one(repo):
     assert "`better`: the twin term added" in text
     with pytest.raises(TableError, match="no model 'student'"):
         sweep_table(repo, "s", "student")
+    # a sweep with nothing finished yet is a table of missing rows, not an error
+    nothing = {**result, "variants": {}, "missing": {"default": "no experiment named 's-default'"}}
+    (repo / "metrics/sweeps/s.json").write_text(json.dumps(nothing))
+    assert "`default` | **missing**: no experiment named 's-default'" in sweep_table(repo, "s", "baseline")
 
 
 @pytest.mark.parametrize(

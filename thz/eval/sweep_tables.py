@@ -34,8 +34,6 @@ def sweep_table(
             f"python bench/sweep.py table bench/sweeps/{name}.yaml --json {rel})"
         )
     data = read_json(root, rel)
-    if not data["variants"]:
-        raise TableError(f"'{rel}' has no finished variant: {data['missing']}")
     if any(model not in e["models"] for e in data["variants"].values()):
         raise TableError(f"'{rel}' has no model '{model}'")
     header = ["variant", *shown, *differences.values()]
@@ -49,15 +47,15 @@ def sweep_table(
         rows.append([f"`{variant}`", *cells])
     for variant, reason in data["missing"].items():
         rows.append([f"`{variant}`", "**missing**: " + reason.replace("|", "/"), *[""] * (len(header) - 2)])
-    notes = "; ".join(f"`{v}`: {e['note']}" for v, e in data["variants"].items() if e.get("note"))
-    n = max(e["models"][model]["identities"] for e in data["variants"].values())
+    notes = "".join(f"`{v}`: {e['note']}; " for v, e in data["variants"].items() if e.get("note"))
+    n = max((e["models"][model]["identities"] for e in data["variants"].values()), default=0)  # 0: none finished
     against = f"the {data.get('reference_model') or model} of `{data['reference']}`"
     caption = (
         f"The {model}, each variant a DVC experiment cross-validated over folds {', '.join(map(str, data['folds']))} "
         f"({number(n)} test identities); columns: mean ± sd over folds. Δ: the variant's {model} minus {against}, "
         "per identity, 95 % bootstrap interval and Wilcoxon p, bold when significant. Identity level: every "
         "concealed test image against every unconcealed one; triplet: the published protocol (own twin against "
-        f"another identity in the same posture). {notes}. From `{rel}` (`python bench/sweep.py table {data['spec']} "
+        f"another identity in the same posture). {notes}From `{rel}` (`python bench/sweep.py table {data['spec']} "
         f"--json {rel}`), CPU {data['cpu_capability']}, {data['date']}."
     )
     if len(data.get("baselines", [])) > 1:
