@@ -92,7 +92,7 @@ class ModelConfig:
     reduction: Literal["conv", "pool"] = "conv"  # published 4x4 stride-4 conv, or global average pooling
     embedding_dim: int = field(default=128, metadata=_range(8, 1024))
     embedding_hidden: int = field(default=256, metadata=_range(8, 4096))
-    dropout: float = field(default=0.5, metadata=_range(0.0, 0.95))
+    dropout: float = field(default=0.1, metadata=_range(0.0, 0.95))  # on the latent, before both heads
     moe_routing: Literal["oracle", "predicted", "soft"] = "predicted"
 
 

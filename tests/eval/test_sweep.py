@@ -84,6 +84,11 @@ def test_spec_settings_and_targets(repo):
     assert sweep.settings("better") == ["split.run_folds=[0, 1]", "loss.instance=1.0"]
     assert sweep.targets("better") == ["evaluate@0-baseline", "evaluate@1-baseline"]
     assert sweep.experiment("lost") == "s-lost"
+    (repo / "based.yaml").write_text(
+        SPEC.replace("variants:", "base: {model.dropout: 0.5, loss.instance: 0.0}\nvariants:")
+    )
+    based = read_sweep(repo / "based.yaml")
+    assert based.settings("better") == ["split.run_folds=[0, 1]", "model.dropout=0.5", "loss.instance=1.0"]
 
 
 def test_summary_pairs_each_variant_with_the_reference_and_names_the_missing(repo):

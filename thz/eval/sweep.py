@@ -8,6 +8,7 @@ evaluations each variant produces, the reference variant and every variant's `-S
     models: [baseline]
     reference: default
     reference_model: baseline   # optional: compare every model with this model of the reference variant
+    base: {model.dropout: 0.5}  # optional: settings of every variant, so the sweep means the same later
     variants:
       default: {}
       published: {loss.supcon: 0, loss.instance: 1, train.sampler: random}
@@ -75,6 +76,7 @@ class Sweep:
     folds: tuple[int, ...] = (0, 1, 2, 3, 4)
     notes: dict[str, str] = field(default_factory=dict)
     reference_model: str | None = None  # None: each model against itself in the reference variant
+    base: dict[str, object] = field(default_factory=dict)  # settings of every variant (a variant may override)
 
     def experiment(self, variant: str) -> str:
         return f"{self.name}-{variant}"
@@ -90,7 +92,7 @@ class Sweep:
 
     def settings(self, variant: str) -> list[str]:
         """`-S key=value` arguments of one variant, with the folds it runs."""
-        pairs = {"split.run_folds": list(self.folds), **self.variants[variant]}
+        pairs = {"split.run_folds": list(self.folds), **self.base, **self.variants[variant]}
         return [f"{key}={json.dumps(v) if isinstance(v, list) else v}" for key, v in pairs.items()]
 
 
@@ -116,6 +118,7 @@ def read_sweep(path: Path) -> Sweep:
         folds=tuple(raw.get("folds", (0, 1, 2, 3, 4))),
         notes={str(k): str(v) for k, v in (raw.get("notes") or {}).items()},
         reference_model=raw.get("reference_model"),
+        base=dict(raw.get("base") or {}),
     )
 
 
@@ -223,7 +226,7 @@ def summarise(sweep: Sweep, repo: Path, seed: int = 0) -> dict:
         if variant in missing:
             continue
         entry = {
-            "settings": dict(settings),
+            "settings": {**sweep.base, **settings},
             "note": sweep.notes.get(variant, ""),
             "baseline": baseline_of(refs[sweep.experiment(variant)]),
             "models": {},
