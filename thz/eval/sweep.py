@@ -217,6 +217,7 @@ def summarise(sweep: Sweep, repo: Path, seed: int = 0) -> dict:
         "reference": sweep.reference,
         "reference_model": sweep.reference_model,
         "folds": list(sweep.folds),
+        "order": list(sweep.variants),  # the spec's order (JSON files are written with sorted keys)
         "variants": {},
         "missing": missing,
         # the commits the experiments ran on: more than one means code may differ between variants

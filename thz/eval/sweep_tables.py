@@ -20,7 +20,7 @@ DIFFERENCES = {  # per-identity column -> header
 
 def _difference(c: dict) -> str:
     """'+0.012 [−0.004, +0.030] p 0.21', bold when significant (interval excludes 0 and p < 0.05)."""
-    text = f"{signed(c['difference'])} [{signed(c['ci_low'])}, {signed(c['ci_high'])}] p {c['wilcoxon_p']:.2f}"
+    text = f"{signed(c['difference'])} [{signed(c['ci_low'])}, {signed(c['ci_high'])}] p {c['wilcoxon_p']:.3f}"
     return f"**{text}**" if c["significant"] else text
 
 
@@ -38,7 +38,8 @@ def sweep_table(
         raise TableError(f"'{rel}' has no model '{model}'")
     header = ["variant", *shown, *differences.values()]
     rows = []
-    for variant, entry in data["variants"].items():
+    order = [v for v in data.get("order", sorted(data["variants"])) if v in data["variants"]]
+    for variant, entry in ((v, data["variants"][v]) for v in order):
         m = entry["models"][model]
         cells = [f"{v['mean']:.3f} ± {v['sd']:.3f}" if (v := m["folds"].get(label)) else "–" for label in shown]
         diffs = m.get("vs_reference", {})
@@ -47,7 +48,7 @@ def sweep_table(
         rows.append([f"`{variant}`", *cells])
     for variant, reason in data["missing"].items():
         rows.append([f"`{variant}`", "**missing**: " + reason.replace("|", "/"), *[""] * (len(header) - 2)])
-    notes = "".join(f"`{v}`: {e['note']}; " for v, e in data["variants"].items() if e.get("note"))
+    notes = "".join(f"`{v}`: {data['variants'][v]['note']}; " for v in order if data["variants"][v].get("note"))
     n = max((e["models"][model]["identities"] for e in data["variants"].values()), default=0)  # 0: none finished
     against = f"the {data.get('reference_model') or model} of `{data['reference']}`"
     caption = (
