@@ -45,8 +45,12 @@ def test_held_against_a_single_reference_flags_a_drop_beyond_the_spread(root):
 
 
 def test_held_against_per_fold_reference_within_the_spread(root):
-    for fold, auc in ((0, 0.72), (1, 0.79)):
-        _write(root, f"{budget_tables.FP32}/fold_{fold}/baseline/metrics.json", _metrics(auc))
+    """bf16 against fp32: two kept reference runs that differ in precision only (not the default
+    run, which may have moved on since)."""
+    for fold, (bf16, fp32) in enumerate(((0.70, 0.72), (0.80, 0.79))):
+        _write(root, f"{budget_tables.BF16}/fold_{fold}/baseline/metrics.json", _metrics(bf16))
+        _write(root, f"{budget_tables.FP32}/fold_{fold}/baseline/metrics.json", _metrics(fp32))
+        _write(root, f"metrics/eval/fold_{fold}/baseline/metrics.json", _metrics(0.99))  # not read
     text = budget_tables.bf16_vs_fp32(root)
     assert "| baseline | verification AUC | 0.750 ± 0.071 | 0.755 ± 0.049 | -0.005 | no |" in text
 

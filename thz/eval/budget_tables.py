@@ -27,6 +27,7 @@ from thz.eval.table_parts import (
 
 SINGLE_FOLD = "metrics/reference/single_fold_60_epochs"
 FP32 = "metrics/reference/cv_fp32"
+BF16 = "metrics/reference/cv_bf16_dropout_0.5"  # the bf16 run cv_fp32 repeats in fp32
 TRAINING_STEP, BUDGET = "metrics/bench/training_step.json", "metrics/bench/budget.json"
 REPRO, REPRO_FP32 = "metrics/bench/repro.json", "metrics/bench/repro_fp32.json"
 # the quality a budget must keep: label in TEST_METRICS -> True when higher is better
@@ -52,7 +53,9 @@ def reference_values(root: Path, folder: str, model: str, key: str) -> list[floa
     return [value(read_json(root, rel), key, rel) for rel in files]
 
 
-def held_against(root: Path, folder: str, label: str) -> str:
+def held_against(
+    root: Path, folder: str, label: str, ours_folder: str | None = None, ours_label: str = "default"
+) -> str:
     """The default run (metrics/eval, mean ± sd over its folds) against a reference run, per model
     and held metric: the difference of the means and whether the default is worse by more than
     its fold-to-fold standard deviation."""
@@ -62,7 +65,10 @@ def held_against(root: Path, folder: str, label: str) -> str:
     rows = []
     for model, name in zip(models, model_names(models), strict=True):
         for metric, higher in HELD.items():
-            ours = eval_values(root, model, TEST_METRICS[metric])
+            if ours_folder is None:
+                ours = eval_values(root, model, TEST_METRICS[metric])
+            else:
+                ours = reference_values(root, ours_folder, model, TEST_METRICS[metric])
             theirs = reference_values(root, folder, model, TEST_METRICS[metric])
             mean, sd = statistics.mean(ours), statistics.stdev(ours)
             worse_by = (statistics.mean(theirs) - mean) * (1 if higher else -1)
@@ -70,10 +76,11 @@ def held_against(root: Path, folder: str, label: str) -> str:
                 [name, metric, mean_sd(ours), mean_sd(theirs), signed(mean - statistics.mean(theirs))]
                 + ["yes" if worse_by > sd else "no"]
             )
-    header = ["model", "metric", f"default ({len(ks)} folds)", label, "difference", "worse by more than the sd"]
+    header = ["model", "metric", f"{ours_label} ({len(ks)} folds)", label, "difference", "worse by more than the sd"]
+    source = "`metrics/eval/fold_K/<model>/metrics.json`" if ours_folder is None else f"`{ours_folder}/`"
     caption = (
-        f"Test identities. Default: `metrics/eval/fold_K/<model>/metrics.json`, mean ± sd over folds "
-        f"{', '.join(map(str, ks))}; {label}: `{folder}/` (its `source.json` says how it was made)."
+        f"Test identities. {ours_label.capitalize()}: {source}, mean ± sd over folds "
+        f"{', '.join(map(str, ks))}; {label}: `{folder}/` (each reference's `source.json` says how it was made)."
     )
     return markdown(header, rows, caption)
 
@@ -83,7 +90,8 @@ def cv_vs_single_fold(root: Path) -> str:
 
 
 def bf16_vs_fp32(root: Path) -> str:
-    return held_against(root, FP32, "the same in fp32")
+    """Two runs that differ in precision only (both at the dropout of their day, 0.5)."""
+    return held_against(root, FP32, "the same in fp32", ours_folder=BF16, ours_label="bf16")
 
 
 def _machine(d: dict, rel: str) -> str:
