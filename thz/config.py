@@ -172,6 +172,9 @@ class TeacherConfig:
     dropout: float = field(default=0.1, metadata=_range(0.0, 0.9))  # attention dropout
     positional: bool = True  # learned position embeddings of the bottleneck tokens (published: none)
     epochs: int = field(default=10, metadata=_range(1, 100000))
+    visible_colour: bool = False  # true: RGB visible images through a 3-channel stem (published: grayscale)
+    # visible images at this multiple of data.image_size (1, 2, 4, 8), through a stride-2 stem
+    visible_scale: int = field(default=1, metadata=_range(1, 8))
 
 
 @dataclass(frozen=True)

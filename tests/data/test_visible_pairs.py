@@ -12,7 +12,7 @@ import torch
 
 from tests.conftest import data_config, write_dataset
 from thz.data.augment import PROFILES, AugmentProfile, augment_pair_batch
-from thz.data.dataset import load_pairs
+from thz.data.dataset import VisibleFormat, load_pairs
 from thz.data.naming import format_name
 from thz.data.problems import DataError
 from thz.data.scan import scan
@@ -34,7 +34,7 @@ def _images(thz: Path, visible: Path):
 
 def test_visible_images_are_loaded_as_grayscale_at_the_thz_size(folders):
     thz, visible = folders
-    pairs = load_pairs(_images(thz, visible), "train", 32, visible=True)
+    pairs = load_pairs(_images(thz, visible), "train", 32, visible=VisibleFormat())
     assert pairs.visible_inputs.shape == pairs.inputs.shape == (2 * 5 * 2, 1, 32, 32)
     assert pairs.visible_inputs.dtype == torch.uint8
     first = Path(pairs.paths[0]).name  # a concealed file; its visible twin is 64 px RGB on disk
@@ -67,19 +67,19 @@ def test_missing_visible_images_are_named_and_stop_a_strict_load(folders):
     (visible / format_name("b", 4, False, 2)).unlink()  # an unconcealed target's companion
     images = _images(thz, visible)
     with pytest.raises(DataError) as caught:
-        load_pairs(images, "train", 32, visible=True, strict=True)
+        load_pairs(images, "train", 32, visible=VisibleFormat(), strict=True)
     message = str(caught.value)
     assert "2 of 20 'train' samples" in message
     assert format_name("a", 2, True, 1) in message and format_name("b", 4, False, 2) in message
     assert "data.strict" in message
-    load_pairs(images, "val", 32, visible=True, strict=True)  # other parts are complete
+    load_pairs(images, "val", 32, visible=VisibleFormat(), strict=True)  # other parts are complete
 
 
 def test_lenient_load_trains_on_the_samples_that_have_both(folders, capsys):
     thz, visible = folders
     (visible / format_name("a", 2, True, 1)).unlink()
     images = _images(thz, visible)
-    pairs = load_pairs(images, "train", 32, visible=True, strict=False)
+    pairs = load_pairs(images, "train", 32, visible=VisibleFormat(), strict=False)
     assert len(pairs) == 19 and not any(p.endswith(format_name("a", 2, True, 1)) for p in pairs.paths)
     assert len(pairs.visible_inputs) == len(pairs.inputs) == 19
     out = capsys.readouterr().out
@@ -91,7 +91,7 @@ def test_no_visible_images_at_all_points_to_the_thz_only_part(folders):
     images = assign_parts(scan(data_config(thz, None, image_size=32)).manifest, SPLIT)
     for strict in (True, False):
         with pytest.raises(DataError, match="dvc repro train_baseline"):
-            load_pairs(images, "train", 32, visible=True, strict=strict)
+            load_pairs(images, "train", 32, visible=VisibleFormat(), strict=strict)
 
 
 def test_visible_images_follow_the_thz_geometry_but_get_no_thz_noise():
@@ -121,3 +121,30 @@ def test_visible_companions_do_not_change_the_thz_augmentation():
     )
     torch.testing.assert_close(paired["input"], plain[0])
     torch.testing.assert_close(paired["target"], plain[1])
+
+
+def test_visible_images_in_colour_at_twice_the_thz_size(folders):
+    thz, visible = folders
+    pairs = load_pairs(_images(thz, visible), "train", 32, visible=VisibleFormat(colour=True, scale=2))
+    assert pairs.visible_inputs.shape == (2 * 5 * 2, 3, 64, 64) and pairs.inputs.shape[-1] == 32
+    first = Path(pairs.paths[0]).name  # 64 px RGB on disk: read as it is
+    with PIL.Image.open(visible / first) as img:
+        expected = np.asarray(img.convert("RGB"))
+    np.testing.assert_array_equal(pairs.visible_inputs[0].permute(1, 2, 0).numpy(), expected)
+    batch = pairs.batch(torch.tensor([0, 3]))
+    assert batch["visible_input"].shape == (2, 3, 64, 64)
+
+
+def test_larger_colour_companions_follow_the_thz_geometry():
+    """The warp is in normalised coordinates: a 2x, 3-channel companion gets the same geometry."""
+    g = torch.Generator().manual_seed(0)
+    thz = torch.rand(4, 1, 32, 32, generator=g)
+    big = torch.nn.functional.interpolate(thz, scale_factor=2, mode="bilinear", align_corners=False).repeat(1, 3, 1, 1)
+    batch = {"input": thz, "target": thz.clone(), "visible_input": big, "visible_target": big.clone()}
+    out = augment_pair_batch(batch, AugmentProfile(rotation=(-20.0, 20.0)), torch.Generator().manual_seed(1))
+    assert out["visible_input"].shape == (4, 3, 64, 64)
+    shrunk = torch.nn.functional.avg_pool2d(out["visible_input"][:, :1], 2)
+    assert (shrunk - out["target"]).abs().mean() < 0.05  # the same rotation, up to resampling
+    assert (shrunk - thz).abs().mean() > 0.1  # and the rotation did happen
+    with pytest.raises(ValueError, match="do not match the inputs"):
+        augment_pair_batch({**batch, "visible_input": big[:3]}, PROFILES["gentle"], torch.Generator())

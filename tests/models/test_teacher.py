@@ -160,3 +160,33 @@ def test_latent_is_taken_before_dropout_and_the_heads_get_one_shared_mask():
     model.embedding.register_forward_hook(lambda mod, inp, o: seen.append(inp[0]))
     model(torch.rand(8, 1, 64, 64), torch.arange(8) % 5, decode=False)
     assert (seen[0] == 0).float().mean() > 0.8 and torch.equal(seen[0], seen[1])
+
+
+@pytest.mark.parametrize("colour, scale", [(True, 1), (False, 2), (True, 2), (True, 4)])
+def test_a_teacher_reads_colour_visible_images_at_their_own_size(colour, scale):
+    teacher = build_model(SMALL, TeacherConfig(heads=4, visible_colour=colour, visible_scale=scale)).eval()
+    fmt = teacher.visible_format
+    assert (fmt.channels, fmt.scale) == (3 if colour else 1, scale)
+    x, posture = torch.rand(2, 1, 64, 64), torch.tensor([0, 1])
+    v = torch.rand(2, fmt.channels, 64 * scale, 64 * scale)
+    out = teacher(x, posture, visible=v)
+    assert out.emb.shape == (2, 16) and out.recon.shape == (2, 1, 64, 64)
+    other = v.clone()
+    other[:, -1] = torch.rand(2, 64 * scale, 64 * scale)  # the last colour channel alone changes
+    assert not torch.allclose(teacher(x, posture, visible=other).emb, out.emb)
+    with pytest.raises(RuntimeError):  # the published 1-channel, THz-size input no longer fits
+        teacher(x, posture, visible=torch.rand(2, 1 if colour else 3, 64 * scale, 64 * scale))
+
+
+def test_the_default_teacher_keeps_the_published_visible_input_and_its_checkpoint_keys():
+    teacher = build_model(SMALL, TeacherConfig(heads=4))
+    assert (teacher.visible_format.channels, teacher.visible_format.scale) == (1, 1)
+    assert teacher.visible_encoder.stem[0].in_channels == 1
+    assert build_model(SMALL).visible_format is None
+    scaled = build_model(SMALL, TeacherConfig(heads=4, visible_scale=2))
+    assert len(scaled.visible_encoder.downscale) == 1
+
+
+def test_visible_scale_must_be_a_power_of_two():
+    with pytest.raises(ConfigError, match="teacher.visible_scale must be a power of 2"):
+        build_model(SMALL, TeacherConfig(heads=4, visible_scale=3))

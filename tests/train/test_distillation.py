@@ -18,7 +18,7 @@ from tests.conftest import data_config, write_dataset
 from tests.pairsets import TINY_MODEL, tiny_config, with_visible
 from thz.checkpoint import load_checkpoint, load_model
 from thz.config import DistillConfig, TeacherConfig
-from thz.data.dataset import load_pairs
+from thz.data.dataset import VisibleFormat, load_pairs
 from thz.data.random_pairs import make_pairset
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
@@ -197,7 +197,7 @@ def test_student_prediction_opens_no_visible_file(tmp_path, monkeypatch):
         scan(data_config(thz, visible, image_size=64)).manifest, IdentitySplit(("a", "b"), ("c", "d"), ("e", "f"))
     )
     cfg, student, _, objective = build()
-    train = load_pairs(images, "train", 64, visible=True)
+    train = load_pairs(images, "train", 64, visible=VisibleFormat())
     fit(objective, train, load_pairs(images, "val", 64), cfg, tmp_path / "student")
 
     opened: list[str] = []

@@ -157,10 +157,10 @@ def augment_pair_batch(
     """Augmented copies of a dataset batch (input and target (B, C, H, W); the batch is not modified).
 
     Geometry is shared by each input and its target; noise and occlusion touch the input only, which is
-    clamped to [0, 1]. `speckle=True` makes the noise multiplicative. Visible images, when present,
-    follow the geometry of their THz capture (the modalities stay aligned) but get no THz noise or
-    occlusion, and do not change the THz images' random draws. The "none" profile (any identity
-    profile) returns unchanged copies without drawing from the generator."""
+    clamped to [0, 1]. `speckle=True` makes the noise multiplicative. Visible images, when present
+    (of any channel count and size), follow the geometry of their THz capture (the modalities stay
+    aligned) but get no THz noise or occlusion, and do not change the THz images' random draws. The
+    "none" profile (any identity profile) returns unchanged copies without drawing from the generator."""
     companions = tuple(batch[k] for k in VISIBLE_KEYS if k in batch)
     x, y, warped = _augment(batch["input"], batch["target"], companions, profile, generator, speckle)
     out = {**batch, "input": x, "target": y}
@@ -171,7 +171,7 @@ def augment_pair_batch(
 def _augment(inputs, targets, companions, profile, generator, speckle):
     _check_batch(inputs, targets)
     for companion in companions:
-        _check_batch(inputs, companion)
+        _check_companion(inputs, companion)
     if profile.is_identity:
         return inputs.clone(), targets.clone(), tuple(c.clone() for c in companions)
     batch, _, height, width = inputs.shape
@@ -226,6 +226,17 @@ def _check_batch(inputs: Tensor, targets: Tensor) -> None:
         raise TypeError(f"expected floating-point images, got {inputs.dtype} and {targets.dtype}")
     if inputs.device != targets.device:
         raise ValueError(f"inputs on {inputs.device} but targets on {targets.device}")
+
+
+def _check_companion(inputs: Tensor, visible: Tensor) -> None:
+    """A visible image may have its own channels and size (the warp is in normalised coordinates),
+    but one per input, floating-point and on the same device."""
+    if visible.ndim != 4 or visible.shape[0] != inputs.shape[0]:
+        raise ValueError(f"visible images {tuple(visible.shape)} do not match the inputs {tuple(inputs.shape)}")
+    if not visible.is_floating_point():
+        raise TypeError(f"expected floating-point visible images, got {visible.dtype}")
+    if visible.device != inputs.device:
+        raise ValueError(f"inputs on {inputs.device} but visible images on {visible.device}")
 
 
 def _uniform(bounds: tuple[float, float], shape: tuple[int, ...], generator: torch.Generator) -> Tensor:

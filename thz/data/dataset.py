@@ -12,8 +12,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from thz.data.images import read_gray_uint8, read_thz_uint8
+from thz.data.images import read_gray_uint8, read_rgb_uint8, read_thz_uint8
 from thz.data.problems import DataError
+
+
+@dataclass(frozen=True)
+class VisibleFormat:
+    """How a teacher reads the visible companions: grayscale (published) or RGB, at `scale` times
+    the THz image size (the simulator writes them at twice the THz size, in colour)."""
+
+    colour: bool = False
+    scale: int = 1
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.colour else 1
 
 
 @dataclass
@@ -22,7 +35,8 @@ class PairSet:
 
     inputs, targets: (N, 1, H, W) uint8; identity: (N,) int64 index into `identities`;
     posture: (N,) int64 in 0..4; paths: the input files, in order. visible_inputs,
-    visible_targets: the grayscale visible images of the same captures, loaded for a teacher only.
+    visible_targets: (N, C, s*H, s*W) uint8, the visible images of the same captures in the
+    teacher's VisibleFormat, loaded for a teacher only.
     """
 
     inputs: torch.Tensor
@@ -55,9 +69,11 @@ class PairSet:
         return batch
 
 
-def load_pairs(images: pd.DataFrame, part: str, image_size: int, visible: bool = False, strict: bool = True) -> PairSet:
+def load_pairs(
+    images: pd.DataFrame, part: str, image_size: int, visible: VisibleFormat | None = None, strict: bool = True
+) -> PairSet:
     """Decode the concealed images of `part` in a per-image table (split stage's images.csv) and
-    their targets; with `visible`, also the visible companions of both (grayscale, image_size).
+    their targets; with `visible`, also the visible companions of both in that format.
     Raises DataError naming the part when it is empty. A sample whose input or target has no
     visible companion is named in a DataError (`strict`) or left out with a printed summary;
     without `visible` no visible file is ever opened."""
@@ -76,8 +92,8 @@ def load_pairs(images: pd.DataFrame, part: str, image_size: int, visible: bool =
         posture=torch.tensor(rows.posture.to_numpy(np.int64)),
         identities=identities,
         paths=tuple(rows.path),
-        visible_inputs=_decode(rows.visible, image_size) if visible else None,
-        visible_targets=_decode(rows.visible_target, image_size) if visible else None,
+        visible_inputs=_decode(rows.visible, image_size, visible) if visible else None,
+        visible_targets=_decode(rows.visible_target, image_size, visible) if visible else None,
     )
 
 
@@ -107,8 +123,12 @@ def _with_visible(images: pd.DataFrame, rows: pd.DataFrame, part: str, strict: b
     return rows.drop(missing.index)
 
 
-def _decode(paths, size: int) -> torch.Tensor:
-    """Visible images, converted to grayscale and resized to the THz size."""
+def _decode(paths, image_size: int, fmt: VisibleFormat) -> torch.Tensor:
+    """Visible images, (N, C, s*H, s*W) uint8: grayscale or RGB, resized to `fmt.scale` x the THz size."""
+    size = image_size * fmt.scale
+    if fmt.colour:
+        arrays = np.stack([read_rgb_uint8(path, size) for path in paths])
+        return torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()  # (N, H, W, 3) -> (N, 3, H, W)
     arrays = np.stack([read_gray_uint8(path, size) for path in paths])
     return torch.from_numpy(arrays)[:, None]  # (N, H, W) -> (N, 1, H, W)
 

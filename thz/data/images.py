@@ -58,6 +58,16 @@ def read_gray_uint8(path: str | Path, size: int | None = None) -> np.ndarray:
         return np.asarray(img, dtype=np.uint8)
 
 
+def read_rgb_uint8(path: str | Path, size: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8; converted to RGB (a grayscale file gives three equal channels), and
+    resized to size x size when given."""
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        if size is not None and img.size != (size, size):
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
+
+
 def read_gray(path: str | Path, size: int | None = None) -> np.ndarray:
     """(H, W) float32 in [0, 1]; converted to grayscale, and resized to size x size when given."""
     return read_gray_uint8(path, size).astype(np.float32) / 255.0

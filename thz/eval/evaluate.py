@@ -35,9 +35,8 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
         model, model_cfg = load_model(model_path)
     except (FileNotFoundError, ValueError) as err:
         raise ConfigError(f"cannot load the model to evaluate: {err}") from None
-    visible = "visible" in model.modalities
     images = read_manifest(images_csv)
-    size = model_cfg.data.image_size
+    size, visible = model_cfg.data.image_size, model.visible_format
     test, val = (load_pairs(images, part, size, visible=visible, strict=cfg.data.strict) for part in ("test", "val"))
     lpips_module, lpips_reason = load_lpips(cfg.loss.lpips_weights)
     if lpips_module is None:

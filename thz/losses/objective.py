@@ -186,7 +186,7 @@ class MaskedReconstructionObjective(Objective):
         images, posture, visible = model_inputs(model, batch)
         keep = self.keep_mask(images)
         if visible is not None:  # the same squares hidden in both modalities: no shortcut around the mask
-            visible = visible * keep
+            visible = visible * F.interpolate(keep, size=visible.shape[-2:], mode="nearest")
         out = model(images * keep, posture, visible=visible)
         with _no_autocast(images):
             parts = self.task.recon_parts(out.recon, images)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from torch import nn
 
 from thz.config import ConfigError, ModelConfig, TeacherConfig
+from thz.data.dataset import VisibleFormat
 from thz.data.naming import POSTURES
-from thz.models.encoder import ENCODERS
+from thz.models.encoder import ENCODERS, ScaledEncoder
 from thz.models.fusion import CrossAttentionFusion
 from thz.models.heads import EmbeddingHead, SpatialReduction
 from thz.models.moe_unet import MoEOutput, PostureExperts
@@ -23,11 +24,17 @@ def build_model(cfg: ModelConfig, teacher: TeacherConfig | None = None) -> Multi
         raise ValueError(f"model.encoder must be one of {sorted(ENCODERS)}, got {cfg.encoder!r}")
     encoder = ENCODERS[cfg.encoder](cfg.width)
     latent = encoder.channels[-1]
-    visible_encoder, fusion = None, None
+    visible_encoder, fusion, visible = None, None, None
     if teacher is not None:
         if latent % teacher.heads:
             raise ConfigError(f"teacher.heads = {teacher.heads} must divide the bottleneck channels ({latent})")
-        visible_encoder = ENCODERS[cfg.encoder](cfg.width)
+        visible = VisibleFormat(colour=teacher.visible_colour, scale=teacher.visible_scale)
+        if visible.scale & (visible.scale - 1):
+            raise ConfigError(f"teacher.visible_scale must be a power of 2 (1, 2, 4, 8), got {visible.scale}")
+        if visible.scale == 1:  # the published teacher: the THz encoder's design, its own weights
+            visible_encoder = ENCODERS[cfg.encoder](cfg.width, in_channels=visible.channels)
+        else:
+            visible_encoder = ScaledEncoder(cfg.encoder, cfg.width, visible.channels, visible.scale)
         fusion = CrossAttentionFusion(latent, teacher.heads, teacher.dropout, teacher.positional)
     return MultiTaskNet(
         encoder=encoder,
@@ -38,6 +45,7 @@ def build_model(cfg: ModelConfig, teacher: TeacherConfig | None = None) -> Multi
         routing=cfg.moe_routing,
         visible_encoder=visible_encoder,
         fusion=fusion,
+        visible_format=visible,
         latent_dropout=cfg.dropout,
     )
 

@@ -13,21 +13,21 @@ import torch
 import torchvision
 from torch import nn
 
-from thz.models.blocks import ResidualDown
+from thz.models.blocks import ResidualDown, conv_bn_act
 
 RESNET18_FILE = "resnet18-f37072fd.pth"
 
 
 class UNetEncoder(nn.Module):
-    def __init__(self, width: int = 64):
+    def __init__(self, width: int = 64, in_channels: int = 1):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True))
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True))
         widths = [width, width, 2 * width, 4 * width, 8 * width]
         self.stages = nn.ModuleList(ResidualDown(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
         self.channels = tuple(widths[1:])
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """(B, 1, H, W) -> [(B, w, H/2, W/2), (B, 2w, H/4, ..), (B, 4w, H/8, ..), (B, 8w, H/16, ..)]."""
+        """(B, in_channels, H, W) -> [(B, w, H/2, W/2), (B, 2w, H/4, ..), (B, 4w, H/8, ..), (B, 8w, H/16, ..)]."""
         x = self.stem(x)
         features = []
         for stage in self.stages:
@@ -40,14 +40,14 @@ class ResNet18Encoder(nn.Module):
     """Channels are ResNet-18's own (64, 128, 256, 512) whatever `width` says. ImageNet weights are
     loaded (all but the 1-channel stem) only if torchvision's file is already in the local cache."""
 
-    def __init__(self, width: int = 64):
+    def __init__(self, width: int = 64, in_channels: int = 1):
         super().__init__()
         net = torchvision.models.resnet18(weights=None)
         cached = Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE
         if cached.exists():
             state = torch.load(cached, map_location="cpu", weights_only=True)
             net.load_state_dict({k: v for k, v in state.items() if not k.startswith("conv1.")}, strict=False)
-        self.stem = nn.Sequential(nn.Conv2d(1, 64, 3, 2, 1, bias=False), net.bn1, net.relu)
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 2, 1, bias=False), net.bn1, net.relu)
         self.stages = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
         self.channels = (64, 128, 256, 512)
 
@@ -61,3 +61,24 @@ class ResNet18Encoder(nn.Module):
 
 
 ENCODERS = {"unet": UNetEncoder, "resnet18": ResNet18Encoder}
+
+
+class ScaledEncoder(nn.Module):
+    """An encoder for images `scale` (a power of 2) times the THz size, with `in_channels`
+    channels: its own stem of stride-2 conv-BN-LReLU stages brings them down to the THz size, so
+    its feature maps (and the 4x4 bottleneck the teacher fuses) have the THz encoder's shapes."""
+
+    def __init__(self, encoder: str, width: int, in_channels: int, scale: int):
+        super().__init__()
+        if scale < 2 or scale & (scale - 1):
+            raise ValueError(f"scale must be a power of 2 above 1, got {scale}")
+        stages, c = [], in_channels
+        while scale > 1:
+            stages.append(conv_bn_act(c, width, stride=2))
+            c, scale = width, scale // 2
+        self.downscale = nn.Sequential(*stages)
+        self.encoder = ENCODERS[encoder](width, in_channels=width)
+        self.channels = self.encoder.channels
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.encoder(self.downscale(x))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from thz.config import ModelConfig, choices
+from thz.data.dataset import VisibleFormat
 from thz.models.heads import EmbeddingHead, SpatialReduction
 from thz.models.moe_unet import MoEOutput, PostureExperts
 
@@ -39,6 +40,7 @@ class MultiTaskNet(nn.Module):
         routing: str = "predicted",
         visible_encoder: nn.Module | None = None,
         fusion: nn.Module | None = None,
+        visible_format: VisibleFormat | None = None,
         latent_dropout: float = 0.0,
     ):
         super().__init__()
@@ -49,6 +51,8 @@ class MultiTaskNet(nn.Module):
         self.encoder, self.reduction, self.embedding = encoder, reduction, embedding
         self.posture_head, self.decoder, self.routing = posture_head, decoder, routing
         self.visible_encoder, self.fusion = visible_encoder, fusion
+        # how this network's visible images are loaded (None: THz only)
+        self.visible_format = (visible_format or VisibleFormat()) if fusion is not None else None
         self.latent_dropout = nn.Dropout(latent_dropout)  # one mask shared by both heads
 
     @property
@@ -67,7 +71,8 @@ class MultiTaskNet(nn.Module):
         by predicted routing while training). `decode`: True reconstructs every sample, an int n
         only the first n (the rest are encoded for their embeddings only), False none.
         `routing` overrides the configured one (evaluation reports oracle and predicted).
-        `visible` (B, 1, H, W): the grayscale visible images of the same captures, for a teacher only."""
+        `visible` (B, C, s*H, s*W): the visible images of the same captures in this teacher's
+        `visible_format`, for a teacher only."""
         if routing is not None and routing not in ROUTINGS:
             raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
         features = self.encoder(x)

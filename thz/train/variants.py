@@ -105,9 +105,10 @@ def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, te
     if variant == "student":
         objective = _distillation(objective, cfg, teacher)
     images = read_manifest(images_csv)
-    with_visible = variant == "teacher" or (variant == "student" and objective.needs_teacher)
-    train = load_pairs(images, "train", cfg.data.image_size, visible=with_visible, strict=cfg.data.strict)
-    val = load_pairs(images, "val", cfg.data.image_size, visible=variant == "teacher", strict=cfg.data.strict)
+    # the teacher reads visible images, and so does the student's frozen teacher (in its own format)
+    reader = objective.teacher if variant == "student" and objective.needs_teacher else model
+    train = load_pairs(images, "train", cfg.data.image_size, visible=reader.visible_format, strict=cfg.data.strict)
+    val = load_pairs(images, "val", cfg.data.image_size, visible=model.visible_format, strict=cfg.data.strict)
     workers.say(
         f"{variant}: {count_parameters(model) / 1e6:.2f} M parameters; train {len(train)} pairs of "
         f"{len(train.identities)} identities, val {len(val)} pairs of {len(val.identities)}"
