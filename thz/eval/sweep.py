@@ -41,6 +41,9 @@ FOLD_METRICS = {
     "identity EER": "verification.probe_gallery.eer",
     "TAR@FAR 1 %": "verification.probe_gallery.tar_at_far_1pct",
     "rank-1": "verification.rank1",
+    # the decision threshold chosen on validation identities, applied to the test identities
+    "FAR at val threshold": "verification.probe_gallery.at_val_threshold.far",
+    "FRR at val threshold": "verification.probe_gallery.at_val_threshold.frr",
     "triplet AUC": "verification.triplet.auc",
     "triplet accuracy": "verification.triplet_ranking_accuracy",
     "posture accuracy": "posture.accuracy",
