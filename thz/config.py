@@ -175,6 +175,8 @@ class TeacherConfig:
     visible_colour: bool = False  # true: RGB visible images through a 3-channel stem (published: grayscale)
     # visible images at this multiple of data.image_size (1, 2, 4, 8), through a stride-2 stem
     visible_scale: int = field(default=1, metadata=_range(1, 8))
+    # training only: the share of samples that skip the fusion (THz alone); 0: the published teacher
+    modality_dropout: float = field(default=0.0, metadata=_range(0.0, 0.9))
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,25 @@ def test_the_default_teacher_keeps_the_published_visible_input_and_its_checkpoin
 def test_visible_scale_must_be_a_power_of_two():
     with pytest.raises(ConfigError, match="teacher.visible_scale must be a power of 2"):
         build_model(SMALL, TeacherConfig(heads=4, visible_scale=3))
+
+
+def test_modality_dropout_sends_samples_through_the_thz_path_alone_in_training_only():
+    cfg = ModelConfig(width=8, embedding_hidden=32, embedding_dim=16, dropout=0.0)
+    teacher = build_model(cfg, TeacherConfig(heads=4, modality_dropout=0.5))
+    assert teacher.modality_dropout == 0.5 and build_model(cfg, TeacherConfig(heads=4)).modality_dropout == 0.0
+    x, posture = torch.rand(6, 1, 64, 64), torch.tensor([0, 1, 2, 3, 4, 0])
+    v1, v2 = torch.rand(6, 1, 64, 64), torch.rand(6, 1, 64, 64)
+    teacher.modality_dropout = 1.0  # every sample: the visible image cannot matter
+    teacher.train()
+    torch.testing.assert_close(teacher(x, posture, visible=v1).emb, teacher(x, posture, visible=v2).emb)
+    teacher.eval()  # never at inference
+    assert not torch.allclose(teacher(x, posture, visible=v1).emb, teacher(x, posture, visible=v2).emb)
+    teacher.modality_dropout = 0.5
+    teacher.train()
+    bottlenecks = []  # the map the heads read: fused, or the THz map for a dropped sample
+    teacher.reduction.register_forward_hook(lambda module, args, out: bottlenecks.append(args[0]))
+    for v in (v1, v2):
+        torch.manual_seed(3)
+        teacher(x, posture, visible=v)
+    same = torch.isclose(bottlenecks[0], bottlenecks[1]).flatten(1).all(dim=1)
+    assert 0 < same.sum() < 6  # some samples fused, some THz alone (batch norm couples the rest)

@@ -47,6 +47,7 @@ def build_model(cfg: ModelConfig, teacher: TeacherConfig | None = None) -> Multi
         fusion=fusion,
         visible_format=visible,
         latent_dropout=cfg.dropout,
+        modality_dropout=teacher.modality_dropout if teacher is not None else 0.0,
     )
 
 

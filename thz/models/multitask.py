@@ -42,6 +42,7 @@ class MultiTaskNet(nn.Module):
         fusion: nn.Module | None = None,
         visible_format: VisibleFormat | None = None,
         latent_dropout: float = 0.0,
+        modality_dropout: float = 0.0,
     ):
         super().__init__()
         if routing not in ROUTINGS:
@@ -54,6 +55,8 @@ class MultiTaskNet(nn.Module):
         # how this network's visible images are loaded (None: THz only)
         self.visible_format = (visible_format or VisibleFormat()) if fusion is not None else None
         self.latent_dropout = nn.Dropout(latent_dropout)  # one mask shared by both heads
+        # teacher, training only: the share of samples that skip the fusion and go THz-only
+        self.modality_dropout = modality_dropout
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -79,7 +82,13 @@ class MultiTaskNet(nn.Module):
         if self.fusion is not None:
             if visible is None:
                 raise ValueError("this is a teacher network: it needs the visible images (visible=...)")
-            features[-1] = self.fusion(features[-1], self.visible_encoder(visible)[-1])
+            thz = features[-1]
+            features[-1] = self.fusion(thz, self.visible_encoder(visible)[-1])
+            if self.training and self.modality_dropout > 0:
+                # the THz path alone for some samples, so that the easy visible cues of the training
+                # identities cannot stand in for THz features
+                alone = torch.rand(thz.shape[0], 1, 1, 1, device=thz.device) < self.modality_dropout
+                features[-1] = torch.where(alone, thz, features[-1])
         elif visible is not None:
             raise ValueError("this is a THz-only network: it takes no visible images")
         latent = self.reduction(features[-1])
