@@ -40,11 +40,14 @@ def _negatives(pred: Predictions, seed: int) -> np.ndarray:
     return out
 
 
-def triplet_scores(pred: Predictions, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def triplet_scores(
+    pred: Predictions, seed: int = 0, negatives: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The published triplet protocol as pair scores, one pair of each per probe that has a negative:
     (twin, negative) cosine scores of the concealed anchor against its own unconcealed capture and
-    against its negative; NaN where a probe has no negative."""
-    negatives = _negatives(pred, seed)
+    against its negative; NaN where a probe has no negative. `negatives`: _negatives(pred, seed),
+    when the caller already drew them."""
+    negatives = _negatives(pred, seed) if negatives is None else negatives
     has = negatives >= 0
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)  # noqa: E731
     probe, gallery = unit(pred.probe), unit(pred.gallery)
@@ -67,7 +70,7 @@ def verification(pred: Predictions, threshold: float, seed: int = 0) -> dict:
     negatives = _negatives(pred, seed)
     has = negatives >= 0
     triplets = (pred.probe[has], pred.gallery[has], pred.probe[negatives[has]])
-    twin, negative = triplet_scores(pred, seed)
+    twin, negative = triplet_scores(pred, seed, negatives)
     pairs = np.concatenate([twin[has], negative[has]])
     return {
         "probe_gallery": probe_gallery,  # concealed probe against unconcealed gallery

@@ -19,7 +19,8 @@ from scipy.spatial.distance import pdist
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_samples, silhouette_score
 
 
-def separability(embeddings: np.ndarray, labels) -> dict[str, float]:
+def _grouped(embeddings: np.ndarray, labels):
+    """(x, labels, classes, index of each row's class, class centres), checked once for both views."""
     x = np.asarray(embeddings, float)
     labels = np.asarray(labels)
     classes = np.unique(labels)
@@ -27,8 +28,13 @@ def separability(embeddings: np.ndarray, labels) -> dict[str, float]:
         raise ValueError(
             f"separability needs 2 <= identities < samples, got {len(classes)} identities, {len(x)} samples"
         )
-    centres = np.stack([x[labels == c].mean(axis=0) for c in classes])
     index = np.searchsorted(classes, labels)
+    centres = np.stack([x[index == i].mean(axis=0) for i in range(len(classes))])
+    return x, labels, classes, index, centres
+
+
+def separability(embeddings: np.ndarray, labels) -> dict[str, float]:
+    x, labels, _, index, centres = _grouped(embeddings, labels)
     compactness = float(np.linalg.norm(x - centres[index], axis=1).mean())
     between = pdist(centres)
     return {
@@ -47,15 +53,7 @@ def per_identity_separability(embeddings: np.ndarray, labels) -> pd.DataFrame:
     distance to its centre), `separation` (distance from its centre to the nearest other centre) and
     `davies_bouldin` (its Davies-Bouldin term, max over others of (s_i + s_j) / d_ij; the index is
     the mean of these terms)."""
-    x = np.asarray(embeddings, float)
-    labels = np.asarray(labels)
-    classes = np.unique(labels)
-    if len(classes) < 2 or len(classes) >= len(x):
-        raise ValueError(
-            f"separability needs 2 <= identities < samples, got {len(classes)} identities, {len(x)} samples"
-        )
-    index = np.searchsorted(classes, labels)
-    centres = np.stack([x[index == i].mean(axis=0) for i in range(len(classes))])
+    x, labels, classes, index, centres = _grouped(embeddings, labels)
     spread = np.array([np.linalg.norm(x[index == i] - centres[i], axis=1).mean() for i in range(len(classes))])
     between = np.linalg.norm(centres[:, None] - centres[None], axis=2)
     np.fill_diagonal(between, np.inf)
