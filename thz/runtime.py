@@ -43,10 +43,14 @@ def cpu_capability() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
-def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU computes in bf16 natively (AVX512-BF16 or AMX-BF16). Without it torch
-    emulates bf16 and a matmul runs about 100x slower than in fp32 (0.9 against 135 GFLOP/s
-    measured on an AVX2 machine), so "auto" must never pick bf16 there. Unknown: False."""
+def native_bf16(cpuinfo: str = "/proc/cpuinfo", capability: str | None = None) -> bool:
+    """Whether the CPU computes in bf16 natively (AVX512-BF16 or AMX-BF16) and torch dispatches to
+    AVX-512 kernels that can use it (ATEN_CPU_CAPABILITY=avx2 restricts a capable CPU to AVX2, as
+    an AVX2 machine would run). Without it torch emulates bf16 and a matmul runs about 100x slower
+    than in fp32 (0.9 against 135 GFLOP/s measured on an AVX2 machine), so "auto" must never pick
+    bf16 there. Unknown: False."""
+    if (capability or cpu_capability()) != "AVX512":
+        return False
     try:
         text = Path(cpuinfo).read_text()
     except OSError:

@@ -4,6 +4,9 @@ computes the same losses as fp32 within a stated tolerance."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -26,10 +29,23 @@ def _cpuinfo(tmp_path, flags: str):
 
 
 def test_native_bf16_reads_the_cpu_flags(tmp_path):
-    assert native_bf16(_cpuinfo(tmp_path, "avx512f avx512_bf16"))
-    assert native_bf16(_cpuinfo(tmp_path, "amx_tile amx_bf16"))
-    assert not native_bf16(_cpuinfo(tmp_path, "avx512f avx512bw"))  # bf16 emulated: about 100x slower
-    assert not native_bf16(tmp_path / "missing")  # unknown: fp32, the safe choice
+    assert native_bf16(_cpuinfo(tmp_path, "avx512f avx512_bf16"), capability="AVX512")
+    assert native_bf16(_cpuinfo(tmp_path, "amx_tile amx_bf16"), capability="AVX512")
+    assert not native_bf16(_cpuinfo(tmp_path, "avx512f avx512bw"), capability="AVX512")  # emulated: ~100x slower
+    assert not native_bf16(tmp_path / "missing", capability="AVX512")  # unknown: fp32, the safe choice
+    # a capable CPU whose torch dispatches to AVX2 kernels only (ATEN_CPU_CAPABILITY=avx2)
+    assert not native_bf16(_cpuinfo(tmp_path, "avx512f avx512_bf16"), capability="AVX2")
+
+
+def test_auto_precision_is_fp32_when_torch_is_held_to_avx2():
+    """What an AVX2 machine runs, emulated on any x86 CPU: auto must pick fp32, whatever the flags."""
+    code = (
+        "import torch; from thz.runtime import autocast_dtype, cpu_capability; "
+        "print(cpu_capability(), autocast_dtype('auto', torch.device('cpu')))"
+    )
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["AVX2", "None"]
 
 
 def test_bf16_losses_match_fp32_on_one_batch():
