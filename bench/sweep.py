@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from thz.eval.sweep import experiment_refs, read_sweep, summarise  # noqa: E402
+from thz.eval.sweep import copy_figures, experiment_refs, read_sweep, summarise  # noqa: E402
 from thz.files import write_json  # noqa: E402
 from thz.runtime import cpu_capability  # noqa: E402
 
@@ -53,6 +53,7 @@ def queue(spec: Path, only: list[str]) -> None:
 def table(spec: Path, out: Path) -> int:
     sweep = read_sweep(spec)
     result = summarise(sweep, Path("."))
+    result["figures"] = copy_figures(sweep, Path("."), [v for v in sweep.variants if v in result["variants"]])
     result.update(date=date.today().isoformat(), cpu_capability=cpu_capability(), spec=str(spec))
     write_json(out, result)
     for variant, reason in result["missing"].items():

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from thz.config import ConfigError
-from thz.eval.sweep import read_sweep, summarise
+from thz.eval.sweep import copy_figures, read_sweep, summarise
 from thz.eval.sweep_tables import sweep_table
 from thz.eval.table_parts import TableError
 
@@ -174,3 +174,26 @@ def test_a_reference_model_is_evaluated_in_the_reference_variant_only_and_compar
     for variant, shift in (("default", 0.05), ("better", 0.15)):
         auc = result["variants"][variant]["models"]["baseline"]["vs_reference"]["verification_auc"]
         assert auc["difference"] == pytest.approx(shift)
+
+
+def test_figures_of_the_first_fold_are_copied_from_each_experiment(tmp_path):
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "t@t")
+    git(tmp_path, "config", "user.name", "t")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("folds: [0, 1]", "folds: [0, 1]\nfigures: [reconstruction_grid.png]"))
+    grids = {}
+    for name in ("s-default", "s-better"):
+        write_evaluations(tmp_path, 0.0)
+        grids[name] = b"\x89PNG\r\n\x1a\n" + name.encode() + bytes(range(256))  # binary, not text
+        (tmp_path / "metrics/eval/fold_0/baseline/reconstruction_grid.png").write_bytes(grids[name])
+        git(tmp_path, "add", "-A")
+        git(tmp_path, "commit", "-qm", name)
+        git(tmp_path, "update-ref", f"refs/exps/ab/cdef0123/{name}", "HEAD")
+    sweep = read_sweep(spec)
+    written = copy_figures(sweep, tmp_path, ["default", "better"])
+    assert written == {
+        v: {"baseline": [f"metrics/sweeps/s/{v}/baseline_fold0_reconstruction_grid.png"]} for v in ("default", "better")
+    }
+    for variant in ("default", "better"):
+        assert (tmp_path / written[variant]["baseline"][0]).read_bytes() == grids[f"s-{variant}"]

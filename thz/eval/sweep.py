@@ -80,6 +80,9 @@ class Sweep:
     notes: dict[str, str] = field(default_factory=dict)
     reference_model: str | None = None  # None: each model against itself in the reference variant
     base: dict[str, object] = field(default_factory=dict)  # settings of every variant (a variant may override)
+    figures: tuple[
+        str, ...
+    ] = ()  # evaluate-stage figures of the first fold kept per variant (e.g. reconstruction_grid.png)
 
     def experiment(self, variant: str) -> str:
         return f"{self.name}-{variant}"
@@ -122,6 +125,7 @@ def read_sweep(path: Path) -> Sweep:
         notes={str(k): str(v) for k, v in (raw.get("notes") or {}).items()},
         reference_model=raw.get("reference_model"),
         base=dict(raw.get("base") or {}),
+        figures=tuple(raw.get("figures") or ()),
     )
 
 
@@ -150,6 +154,36 @@ def experiment_refs(repo: Path) -> dict[str, str]:
 def git_file(repo: Path, ref: str, path: str) -> str | None:
     result = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True, text=True)
     return result.stdout if result.returncode == 0 else None
+
+
+def git_bytes(repo: Path, ref: str, path: str) -> bytes | None:
+    result = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+def figure_path(sweep: Sweep, variant: str, model: str, figure: str) -> str:
+    """Where `table` keeps a variant's figure: metrics/sweeps/<sweep>/<variant>/<model>_fold<k>_<figure>."""
+    return f"metrics/sweeps/{sweep.name}/{variant}/{model}_fold{sweep.folds[0]}_{figure}"
+
+
+def copy_figures(sweep: Sweep, repo: Path, variants: list[str]) -> dict[str, dict[str, list[str]]]:
+    """The spec's figures of the first fold, from each finished variant's experiment ref into the
+    working tree (so that docs can show them side by side); variant -> model -> paths written."""
+    refs = experiment_refs(repo)
+    written: dict[str, dict[str, list[str]]] = {}
+    for variant in variants:
+        for model in sweep.models_of(variant):
+            for figure in sweep.figures:
+                data = git_bytes(
+                    repo, refs[sweep.experiment(variant)], f"metrics/eval/fold_{sweep.folds[0]}/{model}/{figure}"
+                )
+                if data is None:
+                    continue
+                path = repo / figure_path(sweep, variant, model, figure)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                written.setdefault(variant, {}).setdefault(model, []).append(figure_path(sweep, variant, model, figure))
+    return written
 
 
 @dataclass

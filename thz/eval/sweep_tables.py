@@ -67,6 +67,30 @@ def sweep_table(
     return markdown(header, rows, caption)
 
 
+def sweep_figures(root: Path, name: str, model: str, figure: str, link_from: str = "") -> str:
+    """The variants' copies of one evaluate-stage figure (fold 0), one row each, as markdown images
+    (paths relative to the document at `link_from`, e.g. "../" for docs/)."""
+    rel = f"{SWEEPS}/{name}.json"
+    if not (root / rel).is_file():
+        raise TableError(f"'{rel}' not found: run the sweep (python bench/sweep.py table bench/sweeps/{name}.yaml ...)")
+    data = read_json(root, rel)
+    rows = []
+    for variant in data.get("order", sorted(data["variants"])):
+        paths = [p for p in data.get("figures", {}).get(variant, {}).get(model, []) if p.endswith(figure)]
+        if variant in data["missing"] or not paths:
+            rows.append([f"`{variant}`", "**missing**"])
+            continue
+        if not (root / paths[0]).is_file():
+            raise TableError(f"'{paths[0]}' (listed in '{rel}') not found")
+        rows.append([f"`{variant}`", f"![{variant}]({link_from}{paths[0]})"])
+    title = figure.removesuffix(".png").replace("_", " ")
+    caption = (
+        f"The {model}'s {title} of fold {data['folds'][0]}, each variant from its "
+        f"experiment (copied by `python bench/sweep.py table {data['spec']} --json {rel}`)."
+    )
+    return markdown(["variant", title], rows, caption)
+
+
 DISTILLATION_SHOWN = ("identity AUC", "TAR@FAR 1 %", "triplet AUC", "posture accuracy", "SSIM", "silhouette")
 DISTILLATION_DIFFERENCES = {
     "verification_auc": "Δ identity AUC",
@@ -109,5 +133,6 @@ TABLES = {
     "adversarial": lambda root: sweep_table(
         root, "adversarial", "baseline", ADVERSARIAL_SHOWN, ADVERSARIAL_DIFFERENCES
     ),
+    "adversarial_grids": lambda root: sweep_figures(root, "adversarial", "baseline", "reconstruction_grid.png"),
     "teacher_study": lambda root: sweep_table(root, "teacher", "teacher", TEACHER_SHOWN, TEACHER_DIFFERENCES),
 }
