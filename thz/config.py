@@ -177,6 +177,9 @@ class TeacherConfig:
     visible_scale: int = field(default=1, metadata=_range(1, 8))
     # training only: the share of samples that skip the fusion (THz alone); 0: the published teacher
     modality_dropout: float = field(default=0.0, metadata=_range(0.0, 0.9))
+    # which photo the concealed THz input is fused with: capture (its own, balaclava and all;
+    # published) | unconcealed (the uncovered face of the same capture: a privileged teacher)
+    visible_source: Literal["capture", "unconcealed"] = "capture"
 
 
 @dataclass(frozen=True)

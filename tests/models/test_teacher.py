@@ -212,3 +212,24 @@ def test_modality_dropout_sends_samples_through_the_thz_path_alone_in_training_o
         teacher(x, posture, visible=v)
     same = torch.isclose(bottlenecks[0], bottlenecks[1]).flatten(1).all(dim=1)
     assert 0 < same.sum() < 6  # some samples fused, some THz alone (batch norm couples the rest)
+
+
+def test_a_privileged_teacher_fuses_the_concealed_input_with_the_uncovered_photo():
+    from thz.losses.objective import model_inputs
+
+    batch = {
+        "input": torch.rand(2, 1, 64, 64),
+        "target": torch.rand(2, 1, 64, 64),
+        "posture": torch.tensor([0, 1]),
+        "visible_input": torch.zeros(2, 1, 64, 64),  # the balaclava photo
+        "visible_target": torch.ones(2, 1, 64, 64),  # the uncovered face of the same capture
+    }
+    published = build_model(SMALL, TeacherConfig(heads=4))
+    _, _, visible = model_inputs(published, batch)
+    assert visible[:2].eq(0).all() and visible[2:].eq(1).all()  # each THz image with its own photo
+    privileged = build_model(SMALL, TeacherConfig(heads=4, visible_source="unconcealed"))
+    assert privileged.visible_format.source == "unconcealed"
+    _, _, visible = model_inputs(privileged, batch)
+    assert visible.eq(1).all()  # the concealed inputs too
+    _, _, anchors = model_inputs(privileged, batch, anchors_only=True)
+    assert anchors.shape == (2, 1, 64, 64) and anchors.eq(1).all()

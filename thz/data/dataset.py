@@ -19,10 +19,12 @@ from thz.data.problems import DataError
 @dataclass(frozen=True)
 class VisibleFormat:
     """How a teacher reads the visible companions: grayscale (published) or RGB, at `scale` times
-    the THz image size (the simulator writes them at twice the THz size, in colour)."""
+    the THz image size (the simulator writes them at twice the THz size, in colour), and which
+    photo goes with a concealed THz image (`source`; see thz.losses.objective.model_inputs)."""
 
     colour: bool = False
     scale: int = 1
+    source: str = "capture"  # capture: each THz image with its own photo | unconcealed: the uncovered one
 
     @property
     def channels(self) -> int:

@@ -44,7 +44,9 @@ def _no_autocast(like: torch.Tensor):
 
 def model_inputs(model: nn.Module, batch: dict[str, torch.Tensor], anchors_only: bool = False):
     """(images, posture, visible) for one forward pass: [inputs; targets] (or the inputs alone),
-    their postures, and for a visible+THz network their visible images (None otherwise)."""
+    their postures, and for a visible+THz network their visible images (None otherwise): each THz
+    image's own capture, or with `visible_format.source` "unconcealed" the unconcealed photo of the
+    capture for the concealed input too (a teacher privileged with the uncovered face)."""
     keys = ("input",) if anchors_only else ("input", "target")
     images = torch.cat([batch[k] for k in keys])
     posture = torch.cat([batch["posture"]] * len(keys))
@@ -55,7 +57,9 @@ def model_inputs(model: nn.Module, batch: dict[str, torch.Tensor], anchors_only:
             "this network needs visible images but the batch has none: the teacher and the student's "
             "training set are loaded with their visible companions (data.visible_dir)"
         )
-    return images, posture, torch.cat([batch[f"visible_{k}"] for k in keys])
+    # "unconcealed": every THz image, concealed or not, comes with the unconcealed photo of its capture
+    unconcealed = getattr(getattr(model, "visible_format", None), "source", "capture") == "unconcealed"
+    return images, posture, torch.cat([batch["visible_target" if unconcealed else f"visible_{k}"] for k in keys])
 
 
 class Objective:

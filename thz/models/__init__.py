@@ -28,7 +28,7 @@ def build_model(cfg: ModelConfig, teacher: TeacherConfig | None = None) -> Multi
     if teacher is not None:
         if latent % teacher.heads:
             raise ConfigError(f"teacher.heads = {teacher.heads} must divide the bottleneck channels ({latent})")
-        visible = VisibleFormat(colour=teacher.visible_colour, scale=teacher.visible_scale)
+        visible = VisibleFormat(teacher.visible_colour, teacher.visible_scale, teacher.visible_source)
         if visible.scale & (visible.scale - 1):
             raise ConfigError(f"teacher.visible_scale must be a power of 2 (1, 2, 4, 8), got {visible.scale}")
         if visible.scale == 1:  # the published teacher: the THz encoder's design, its own weights
