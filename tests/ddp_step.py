@@ -10,7 +10,7 @@ import sys
 import torch
 
 from tests.pairsets import tiny_config, with_visible
-from thz.config import DistillConfig, ModelConfig, TeacherConfig
+from thz.config import PUBLISHED_VISIBLE, DistillConfig, ModelConfig, TeacherConfig
 from thz.data.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
@@ -19,7 +19,7 @@ from thz.models import build_model
 from thz.train.loop import Run, train_step
 
 MODEL = ModelConfig(width=8, embedding_hidden=32, embedding_dim=16, dropout=0.0)  # no dropout: no per-rank draws
-TEACHER = TeacherConfig(heads=4, dropout=0.0)
+TEACHER = TeacherConfig(heads=4, dropout=0.0, **PUBLISHED_VISIBLE)
 
 
 def main(variant: str, out: str) -> None:

@@ -12,7 +12,7 @@ from tests.conftest import write_png
 from tests.pairsets import TINY_MODEL
 from thz.checkpoint import save_checkpoint
 from thz.cli import run
-from thz.config import Config, ConfigError, TeacherConfig, config_to_dict
+from thz.config import PUBLISHED_VISIBLE, Config, ConfigError, TeacherConfig, config_to_dict
 from thz.data.naming import POSTURES
 from thz.data.problems import DataError
 from thz.models import build_model
@@ -62,7 +62,7 @@ def test_malformed_inputs_are_named_with_what_was_expected(tmp_path):
 
 
 def test_a_teacher_checkpoint_is_refused(tmp_path, capsys):
-    cfg = Config(model=TINY_MODEL, teacher=TeacherConfig(heads=4))
+    cfg = Config(model=TINY_MODEL, teacher=TeacherConfig(heads=4, **PUBLISHED_VISIBLE))
     path = tmp_path / "teacher.pt"
     teacher = build_model(cfg.model, cfg.teacher)
     save_checkpoint(path, model=teacher.state_dict(), config=config_to_dict(cfg), modalities=["thz", "visible"])

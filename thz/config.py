@@ -172,14 +172,19 @@ class TeacherConfig:
     dropout: float = field(default=0.1, metadata=_range(0.0, 0.9))  # attention dropout
     positional: bool = True  # learned position embeddings of the bottleneck tokens (published: none)
     epochs: int = field(default=10, metadata=_range(1, 100000))
-    visible_colour: bool = False  # true: RGB visible images through a 3-channel stem (published: grayscale)
-    # visible images at this multiple of data.image_size (1, 2, 4, 8), through a stride-2 stem
-    visible_scale: int = field(default=1, metadata=_range(1, 8))
+    visible_colour: bool = True  # RGB visible images through a 3-channel stem (false: grayscale, published)
+    # visible images at this multiple of data.image_size (1, 2, 4, 8; published 1), through a stride-2 stem
+    visible_scale: int = field(default=2, metadata=_range(1, 8))
     # training only: the share of samples that skip the fusion (THz alone); 0: the published teacher
     modality_dropout: float = field(default=0.0, metadata=_range(0.0, 0.9))
     # which photo the concealed THz input is fused with: capture (its own, balaclava and all;
     # published) | unconcealed (the uncovered face of the same capture: a privileged teacher)
-    visible_source: Literal["capture", "unconcealed"] = "capture"
+    visible_source: Literal["capture", "unconcealed"] = "unconcealed"
+
+
+# The published teacher's reading of its photo (grayscale, the THz size, each THz image with its own
+# capture's photo): TeacherConfig(**PUBLISHED_VISIBLE), or -S teacher.visible_colour=false etc.
+PUBLISHED_VISIBLE = {"visible_colour": False, "visible_scale": 1, "visible_source": "capture"}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.pairsets import TINY_MODEL
-from thz.config import TeacherConfig
+from thz.config import PUBLISHED_VISIBLE, TeacherConfig
 from thz.data.random_pairs import make_pairset
 from thz.eval.predictions import ROUTINGS, Predictions, predict
 from thz.eval.scoring import per_identity_table, per_sample_table, roc_table, score, val_threshold
@@ -136,7 +136,7 @@ def test_predict_with_a_thz_only_model_and_with_a_teacher():
     again = predict(student, data, batch_size=15)  # batching does not change predictions (eval mode)
     np.testing.assert_allclose(again.probe, pred.probe, atol=1e-5)
 
-    teacher = build_model(TINY_MODEL, TeacherConfig(heads=4))
+    teacher = build_model(TINY_MODEL, TeacherConfig(heads=4, **PUBLISHED_VISIBLE))
     with pytest.raises(ValueError, match="needs visible images"):
         predict(teacher, data)
     with_visible = dataclasses.replace(data, visible_inputs=data.inputs, visible_targets=data.targets)

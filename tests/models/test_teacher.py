@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from thz.checkpoint import load_model, save_checkpoint
-from thz.config import Config, ConfigError, ModelConfig, TeacherConfig, config_to_dict
+from thz.config import PUBLISHED_VISIBLE, Config, ConfigError, ModelConfig, TeacherConfig, config_to_dict
 from thz.models import MultiTaskNet, build_model, count_parameters
 from thz.models.fusion import CrossAttention, CrossAttentionFusion
 
@@ -101,7 +101,7 @@ def test_fusion_rejects_mismatched_maps_and_heads():
 
 
 def test_teacher_is_the_multitask_network_plus_visible_encoder_and_fusion():
-    teacher = build_model(SMALL, TeacherConfig(heads=4))
+    teacher = build_model(SMALL, TeacherConfig(heads=4, **PUBLISHED_VISIBLE))
     student = build_model(SMALL)
     assert isinstance(teacher, MultiTaskNet) and teacher.modalities == ("thz", "visible")
     assert student.modalities == ("thz",)
@@ -113,7 +113,7 @@ def test_teacher_is_the_multitask_network_plus_visible_encoder_and_fusion():
 
 
 def test_teacher_forward_uses_the_visible_image():
-    teacher = build_model(SMALL, TeacherConfig(heads=4)).eval()
+    teacher = build_model(SMALL, TeacherConfig(heads=4, **PUBLISHED_VISIBLE)).eval()
     x, v = torch.rand(4, 1, 64, 64), torch.rand(4, 1, 64, 64)
     posture = torch.tensor([0, 1, 2, 3])
     out = teacher(x, posture, visible=v)
@@ -124,7 +124,7 @@ def test_teacher_forward_uses_the_visible_image():
 
 
 def test_teacher_requires_visible_and_thz_only_network_refuses_it():
-    teacher = build_model(SMALL, TeacherConfig(heads=4))
+    teacher = build_model(SMALL, TeacherConfig(heads=4, **PUBLISHED_VISIBLE))
     student = build_model(SMALL)
     x = torch.rand(2, 1, 64, 64)
     with pytest.raises(ValueError, match="needs the visible images"):
@@ -139,7 +139,7 @@ def test_heads_must_divide_the_bottleneck_channels():
 
 
 def test_load_model_rebuilds_a_teacher_from_its_checkpoint(tmp_path):
-    cfg = Config(model=SMALL, teacher=TeacherConfig(heads=4, positional=False))
+    cfg = Config(model=SMALL, teacher=TeacherConfig(heads=4, positional=False, **PUBLISHED_VISIBLE))
     teacher = build_model(cfg.model, cfg.teacher)
     save_checkpoint(
         tmp_path / "t.pt", model=teacher.state_dict(), config=config_to_dict(cfg), modalities=["thz", "visible"]
@@ -178,10 +178,13 @@ def test_a_teacher_reads_colour_visible_images_at_their_own_size(colour, scale):
         teacher(x, posture, visible=torch.rand(2, 1 if colour else 3, 64 * scale, 64 * scale))
 
 
-def test_the_default_teacher_keeps_the_published_visible_input_and_its_checkpoint_keys():
-    teacher = build_model(SMALL, TeacherConfig(heads=4))
-    assert (teacher.visible_format.channels, teacher.visible_format.scale) == (1, 1)
-    assert teacher.visible_encoder.stem[0].in_channels == 1
+def test_the_published_teacher_reads_grayscale_at_the_thz_size_and_the_default_a_colour_photo():
+    published = build_model(SMALL, TeacherConfig(heads=4, **PUBLISHED_VISIBLE))
+    fmt = published.visible_format
+    assert (fmt.channels, fmt.scale, fmt.source) == (1, 1, "capture")
+    assert published.visible_encoder.stem[0].in_channels == 1  # the published checkpoint keys
+    default = build_model(SMALL, TeacherConfig(heads=4)).visible_format
+    assert (default.channels, default.scale, default.source) == (3, 2, "unconcealed")  # bench/sweeps/teacher.yaml
     assert build_model(SMALL).visible_format is None
     scaled = build_model(SMALL, TeacherConfig(heads=4, visible_scale=2))
     assert len(scaled.visible_encoder.downscale) == 1
@@ -194,8 +197,11 @@ def test_visible_scale_must_be_a_power_of_two():
 
 def test_modality_dropout_sends_samples_through_the_thz_path_alone_in_training_only():
     cfg = ModelConfig(width=8, embedding_hidden=32, embedding_dim=16, dropout=0.0)
-    teacher = build_model(cfg, TeacherConfig(heads=4, modality_dropout=0.5))
-    assert teacher.modality_dropout == 0.5 and build_model(cfg, TeacherConfig(heads=4)).modality_dropout == 0.0
+    teacher = build_model(cfg, TeacherConfig(heads=4, modality_dropout=0.5, **PUBLISHED_VISIBLE))
+    assert (
+        teacher.modality_dropout == 0.5
+        and build_model(cfg, TeacherConfig(heads=4, **PUBLISHED_VISIBLE)).modality_dropout == 0.0
+    )
     x, posture = torch.rand(6, 1, 64, 64), torch.tensor([0, 1, 2, 3, 4, 0])
     v1, v2 = torch.rand(6, 1, 64, 64), torch.rand(6, 1, 64, 64)
     teacher.modality_dropout = 1.0  # every sample: the visible image cannot matter
@@ -224,7 +230,7 @@ def test_a_privileged_teacher_fuses_the_concealed_input_with_the_uncovered_photo
         "visible_input": torch.zeros(2, 1, 64, 64),  # the balaclava photo
         "visible_target": torch.ones(2, 1, 64, 64),  # the uncovered face of the same capture
     }
-    published = build_model(SMALL, TeacherConfig(heads=4))
+    published = build_model(SMALL, TeacherConfig(heads=4, visible_source="capture"))
     _, _, visible = model_inputs(published, batch)
     assert visible[:2].eq(0).all() and visible[2:].eq(1).all()  # each THz image with its own photo
     privileged = build_model(SMALL, TeacherConfig(heads=4, visible_source="unconcealed"))

@@ -17,7 +17,7 @@ import thz.losses.objective as objective_module
 from tests.conftest import data_config, write_dataset
 from tests.pairsets import TINY_MODEL, tiny_config, with_visible
 from thz.checkpoint import load_checkpoint, load_model
-from thz.config import DistillConfig, TeacherConfig
+from thz.config import PUBLISHED_VISIBLE, DistillConfig, TeacherConfig
 from thz.data.dataset import VisibleFormat, load_pairs
 from thz.data.random_pairs import make_pairset
 from thz.data.scan import scan
@@ -26,7 +26,7 @@ from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.models import MultiTaskNet, build_model
 from thz.train.loop import Run, fit, train_step, validate
 
-TEACHER = TeacherConfig(heads=4)
+TEACHER = TeacherConfig(heads=4, **PUBLISHED_VISIBLE)
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from thz.data.dataset import PairSet
+from thz.data.dataset import PairSet, VisibleFormat
 from thz.data.naming import format_name
 
 
 def make_pairset(
-    identities: int = 4, postures: int = 5, samples: int = 2, size: int = 64, seed: int = 0, visible: bool = False
+    identities: int = 4,
+    postures: int = 5,
+    samples: int = 2,
+    size: int = 64,
+    seed: int = 0,
+    visible: VisibleFormat | None = None,
 ) -> PairSet:
     """identities x postures x samples random uint8 concealed inputs; targets are 5x5-smoothed
-    inputs; with `visible`, random visible companions of both (what a teacher trains on)."""
+    inputs; with `visible`, random visible companions of both in that format (what a teacher
+    trains on)."""
     generator = torch.Generator().manual_seed(seed)
     n = identities * postures * samples
     inputs = torch.randint(0, 256, (n, 1, size, size), generator=generator, dtype=torch.uint8)
@@ -27,6 +33,7 @@ def make_pairset(
     )
     pairs = PairSet(inputs, targets, identity, posture, names, paths)
     if visible:
-        pairs.visible_inputs = torch.randint(0, 256, inputs.shape, generator=generator, dtype=torch.uint8)
-        pairs.visible_targets = torch.randint(0, 256, inputs.shape, generator=generator, dtype=torch.uint8)
+        shape = (n, visible.channels, size * visible.scale, size * visible.scale)
+        pairs.visible_inputs = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
+        pairs.visible_targets = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
     return pairs
