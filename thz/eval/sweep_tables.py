@@ -130,6 +130,9 @@ TABLES = {
     "distillation_terms": lambda root: sweep_table(
         root, "distillation", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES
     ),
+    "distillation_privileged": lambda root: sweep_table(
+        root, "distillation_privileged", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES
+    ),
     "adversarial": lambda root: sweep_table(
         root, "adversarial", "baseline", ADVERSARIAL_SHOWN, ADVERSARIAL_DIFFERENCES
     ),

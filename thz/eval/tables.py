@@ -244,6 +244,24 @@ def deploy_latency(root: Path) -> str:
     return markdown(header, rows, caption)
 
 
+def visible_identity(root: Path) -> str:
+    """The raw photos' identity floor: bench/visible_identity.py --json metrics/bench/visible_identity.json."""
+    rel = "metrics/bench/visible_identity.json"
+    d = read_json(root, rel)
+    names = {
+        "concealed_vs_unconcealed": "concealed photos against the unconcealed ones (the published teacher's pairing)",
+        "concealed_vs_concealed": "concealed photos against each other",
+        "unconcealed_vs_unconcealed": "unconcealed photos against each other (what the privileged teacher sees)",
+    }
+    rows = [[names.get(k, k), f"{v['mean']:.3f} ± {v['sd']:.3f}"] for k, v in value(d, "auc", rel).items()]
+    caption = (
+        f"Identity-level AUC of {d['bins_per_channel']}-bin RGB colour histograms matched by cosine similarity, test "
+        f"identities of folds {', '.join(k.removeprefix('fold_') for k in d['folds'])} (mean ± sd over folds), "
+        f"no learning. From `{rel}` (`python bench/visible_identity.py --json {rel}`), {d['date']}."
+    )
+    return markdown(["photos", "AUC"], rows, caption)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "results": results,
     "test_metrics": test_metrics,
@@ -255,6 +273,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "data": data,
     "split": split,
     "deploy_latency": deploy_latency,
+    "visible_identity": visible_identity,
     **BUDGET_TABLES,
     **SWEEP_TABLES,
 }
