@@ -82,8 +82,10 @@ def main() -> None:
     for name, seconds in stages.items():
         kinds[name.split("@")[0]] += seconds
     trained = training_summaries(Path("."))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     record = {
         "date": date.today().isoformat(),
+        "commit": commit or "?",  # the code and params that ran: a later default may cost more or less
         "cpu_capability": cpu_capability(),
         "native_bf16": native_bf16(),
         "cores": os.cpu_count(),

@@ -153,9 +153,11 @@ def repro_time(root: Path) -> str:
     rows = [[kind] + [f"{d['seconds_by_kind'].get(kind, 0) / 60:.1f}" for _, d in runs] for kind in kinds] + [
         ["**total**"] + [f"**{d['total_seconds'] / 60:.1f}**" for _, d in runs]
     ]
+    commits = ", ".join(f"`{rel}` at commit {d.get('commit', 'not recorded')}" for rel, d in runs)
     caption = (
         "Minutes of wall-clock time per kind of stage of the default `dvc repro` on a fresh clone (venv installed), "
-        f"2 cores, idle. From {', '.join(f'`{rel}`' for rel, _ in runs)} (`python bench/repro_time.py --json ...`)."
+        f"2 cores, idle. From {commits} (`python bench/repro_time.py --json ...`); a column measured on an "
+        "earlier default ran that default's stages."
     )
     return markdown(["stages", *names], rows, caption)
 
