@@ -1,6 +1,7 @@
-"""A teacher that reads its visible images in colour at twice the THz size, end to end from PNG
-files: trained by the stage code, reloaded, distilled into a student (which loads the visible
-images in the teacher's format, not its own) and evaluated."""
+"""The default teacher (privileged with the uncovered photo, in colour at twice the THz size), end
+to end from PNG files: trained by the stage code, reloaded, distilled into a student (which loads
+the visible images in the teacher's format, not its own), evaluated; and the student it makes
+still predicts from THz files alone."""
 
 from __future__ import annotations
 
@@ -9,19 +10,22 @@ import json
 import math
 from pathlib import Path
 
+import PIL.Image
 import yaml
 
 from tests.conftest import data_config, write_dataset
 from tests.pairsets import tiny_config
 from thz.checkpoint import load_model
-from thz.config import TeacherConfig, config_to_dict
+from thz.config import PUBLISHED_VISIBLE, TeacherConfig, config_to_dict
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
 from thz.eval.evaluate import evaluate_checkpoint
 from thz.train.variants import train_variant
 
 
-def test_colour_teacher_at_twice_the_size_trains_distils_and_evaluates(tmp_path: Path):
+def test_privileged_colour_teacher_trains_distils_and_evaluates_and_its_student_reads_thz_only(
+    tmp_path: Path, monkeypatch
+):
     thz, visible = tmp_path / "thz", tmp_path / "visible"
     write_dataset(thz, identities=("a", "b", "c", "d", "e", "f"), size=64, visible_root=visible)  # visible: 128 px RGB
     images = assign_parts(
@@ -33,7 +37,7 @@ def test_colour_teacher_at_twice_the_size_trains_distils_and_evaluates(tmp_path:
     cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(cfg.data, dir=str(thz), visible_dir=str(visible)),
-        teacher=TeacherConfig(heads=4, epochs=1, visible_colour=True, visible_scale=2),
+        teacher=TeacherConfig(heads=4, epochs=1),  # the default: colour, 2x, the uncovered photo
     )
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(config_to_dict(cfg)))
@@ -41,10 +45,12 @@ def test_colour_teacher_at_twice_the_size_trains_distils_and_evaluates(tmp_path:
     train_variant("teacher", params, images_csv, tmp_path / "teacher", None)
     teacher, teacher_cfg = load_model(tmp_path / "teacher/best.pt")
     assert (teacher.visible_format.channels, teacher.visible_format.scale) == (3, 2)
+    assert teacher.visible_format.source == "unconcealed"
     assert teacher_cfg.teacher.visible_colour and teacher_cfg.teacher.visible_scale == 2
 
     # the student's own params say nothing of the teacher's format: it comes from the checkpoint
-    params.write_text(yaml.safe_dump(config_to_dict(dataclasses.replace(cfg, teacher=TeacherConfig(heads=4)))))
+    published = TeacherConfig(heads=4, **PUBLISHED_VISIBLE)
+    params.write_text(yaml.safe_dump(config_to_dict(dataclasses.replace(cfg, teacher=published))))
     train_variant("student", params, images_csv, tmp_path / "student", None, teacher=tmp_path / "teacher/best.pt")
     student, _ = load_model(tmp_path / "student/best.pt")
     assert student.visible_format is None
@@ -52,3 +58,18 @@ def test_colour_teacher_at_twice_the_size_trains_distils_and_evaluates(tmp_path:
     metrics = evaluate_checkpoint(tmp_path / "teacher/best.pt", images_csv, tmp_path / "eval", cfg)
     assert math.isfinite(metrics["verification"]["probe_gallery"]["auc"])
     assert json.loads((tmp_path / "eval/metrics.json").read_text()) == metrics
+
+    opened: list[str] = []  # the student's evaluation, next to existing photos, opens THz files only
+    real_open, real_read = PIL.Image.open, Path.read_bytes
+
+    def spy_open(file, *a, **k):
+        if isinstance(file, str | Path):
+            opened.append(str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(PIL.Image, "open", spy_open)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: opened.append(str(self)) or real_read(self))
+    student_metrics = evaluate_checkpoint(tmp_path / "student/best.pt", images_csv, tmp_path / "eval_student", cfg)
+    assert math.isfinite(student_metrics["verification"]["probe_gallery"]["auc"])
+    images = [f for f in opened if f.endswith(".png")]
+    assert images and all(Path(f).is_relative_to(thz) for f in images), [f for f in images if "visible" in f][:3]
