@@ -45,6 +45,24 @@ def write_dataset(
     return written
 
 
+def record_opened_files(monkeypatch) -> list[str]:
+    """Every file path opened from now on by PIL or Path.read_bytes (how THz images are read), for
+    tests that a THz-only model never opens a visible photo."""
+    import PIL.Image
+
+    opened: list[str] = []
+    real_open, real_read = PIL.Image.open, Path.read_bytes
+
+    def spy_open(file, *a, **k):
+        if isinstance(file, str | Path):
+            opened.append(str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(PIL.Image, "open", spy_open)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: opened.append(str(self)) or real_read(self))
+    return opened
+
+
 def data_config(root: Path, visible_root: Path | None = None, **overrides) -> DataConfig:
     """A DataConfig for a tiny test folder (16 px images)."""
     values = dict(source="folder", dir=str(root), visible_dir=str(visible_root or ""), image_size=16)

@@ -9,12 +9,11 @@ import dataclasses
 import math
 from pathlib import Path
 
-import PIL.Image
 import pytest
 import torch
 
 import thz.losses.objective as objective_module
-from tests.conftest import data_config, write_dataset
+from tests.conftest import data_config, record_opened_files, write_dataset
 from tests.pairsets import TINY_MODEL, tiny_config, with_visible
 from thz.checkpoint import load_checkpoint, load_model
 from thz.config import PUBLISHED_VISIBLE, DistillConfig, TeacherConfig
@@ -200,17 +199,7 @@ def test_student_prediction_opens_no_visible_file(tmp_path, monkeypatch):
     train = load_pairs(images, "train", 64, visible=VisibleFormat())
     fit(objective, train, load_pairs(images, "val", 64), cfg, tmp_path / "student")
 
-    opened: list[str] = []
-    real_open = PIL.Image.open
-    real_read = Path.read_bytes
-
-    def spy_open(file, *a, **k):
-        if isinstance(file, str | Path):
-            opened.append(str(file))
-        return real_open(file, *a, **k)
-
-    monkeypatch.setattr(PIL.Image, "open", spy_open)
-    monkeypatch.setattr(Path, "read_bytes", lambda self: opened.append(str(self)) or real_read(self))
+    opened = record_opened_files(monkeypatch)
     model, _ = load_model(tmp_path / "student/best.pt")
     test = load_pairs(images, "test", 64)
     metrics = validate(MultiTaskObjective(model, cfg.loss), test)

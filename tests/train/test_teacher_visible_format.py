@@ -10,10 +10,9 @@ import json
 import math
 from pathlib import Path
 
-import PIL.Image
 import yaml
 
-from tests.conftest import data_config, write_dataset
+from tests.conftest import data_config, record_opened_files, write_dataset
 from tests.pairsets import tiny_config
 from thz.checkpoint import load_model
 from thz.config import PUBLISHED_VISIBLE, TeacherConfig, config_to_dict
@@ -59,16 +58,7 @@ def test_privileged_colour_teacher_trains_distils_and_evaluates_and_its_student_
     assert math.isfinite(metrics["verification"]["probe_gallery"]["auc"])
     assert json.loads((tmp_path / "eval/metrics.json").read_text()) == metrics
 
-    opened: list[str] = []  # the student's evaluation, next to existing photos, opens THz files only
-    real_open, real_read = PIL.Image.open, Path.read_bytes
-
-    def spy_open(file, *a, **k):
-        if isinstance(file, str | Path):
-            opened.append(str(file))
-        return real_open(file, *a, **k)
-
-    monkeypatch.setattr(PIL.Image, "open", spy_open)
-    monkeypatch.setattr(Path, "read_bytes", lambda self: opened.append(str(self)) or real_read(self))
+    opened = record_opened_files(monkeypatch)  # the student's evaluation, next to existing photos
     student_metrics = evaluate_checkpoint(tmp_path / "student/best.pt", images_csv, tmp_path / "eval_student", cfg)
     assert math.isfinite(student_metrics["verification"]["probe_gallery"]["auc"])
     images = [f for f in opened if f.endswith(".png")]
