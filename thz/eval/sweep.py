@@ -166,10 +166,13 @@ def figure_path(sweep: Sweep, variant: str, model: str, figure: str) -> str:
     return f"metrics/sweeps/{sweep.name}/{variant}/{model}_fold{sweep.folds[0]}_{figure}"
 
 
-def copy_figures(sweep: Sweep, repo: Path, variants: list[str]) -> dict[str, dict[str, list[str]]]:
+def copy_figures(
+    sweep: Sweep, repo: Path, variants: list[str], refs: dict[str, str] | None = None
+) -> dict[str, dict[str, list[str]]]:
     """The spec's figures of the first fold, from each finished variant's experiment ref into the
-    working tree (so that docs can show them side by side); variant -> model -> paths written."""
-    refs = experiment_refs(repo)
+    working tree (so that docs can show them side by side); variant -> model -> paths written.
+    `refs`: experiment_refs(repo), when the caller has them."""
+    refs = experiment_refs(repo) if refs is None else refs
     written: dict[str, dict[str, list[str]]] = {}
     for variant in variants:
         for model in sweep.models_of(variant):

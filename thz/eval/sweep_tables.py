@@ -24,16 +24,21 @@ def _difference(c: dict) -> str:
     return f"**{text}**" if c["significant"] else text
 
 
-def sweep_table(
-    root: Path, name: str, model: str, shown: tuple[str, ...] = SHOWN, differences: dict[str, str] = DIFFERENCES
-) -> str:
+def _record(root: Path, name: str) -> tuple[str, dict]:
+    """A sweep's record (bench/sweep.py table writes it) and its path, or how to make it."""
     rel = f"{SWEEPS}/{name}.json"
     if not (root / rel).is_file():
         raise TableError(
             f"'{rel}' not found: run the sweep (python bench/sweep.py queue bench/sweeps/{name}.yaml; dvc queue start; "
             f"python bench/sweep.py table bench/sweeps/{name}.yaml --json {rel})"
         )
-    data = read_json(root, rel)
+    return rel, read_json(root, rel)
+
+
+def sweep_table(
+    root: Path, name: str, model: str, shown: tuple[str, ...] = SHOWN, differences: dict[str, str] = DIFFERENCES
+) -> str:
+    rel, data = _record(root, name)
     if any(model not in e["models"] for e in data["variants"].values()):
         raise TableError(f"'{rel}' has no model '{model}'")
     header = ["variant", *shown, *differences.values()]
@@ -70,10 +75,7 @@ def sweep_table(
 def sweep_figures(root: Path, name: str, model: str, figure: str, link_from: str = "") -> str:
     """The variants' copies of one evaluate-stage figure (fold 0), one row each, as markdown images
     (paths relative to the document at `link_from`, e.g. "../" for docs/)."""
-    rel = f"{SWEEPS}/{name}.json"
-    if not (root / rel).is_file():
-        raise TableError(f"'{rel}' not found: run the sweep (python bench/sweep.py table bench/sweeps/{name}.yaml ...)")
-    data = read_json(root, rel)
+    rel, data = _record(root, name)
     rows = []
     for variant in data.get("order", sorted(data["variants"])):
         paths = [p for p in data.get("figures", {}).get(variant, {}).get(model, []) if p.endswith(figure)]
