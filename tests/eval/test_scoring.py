@@ -141,3 +141,34 @@ def test_predict_with_a_thz_only_model_and_with_a_teacher():
         predict(teacher, data)
     with_visible = dataclasses.replace(data, visible_inputs=data.inputs, visible_targets=data.targets)
     assert predict(teacher, with_visible).probe.shape == (15, 16)
+
+
+@pytest.mark.parametrize("teacher", [False, True])
+def test_a_second_routing_decodes_only_the_moved_samples_and_equals_a_full_decode(teacher):
+    torch.manual_seed(0)
+    data = make_pairset(identities=3, postures=5, samples=2)
+    if teacher:
+        data = dataclasses.replace(data, visible_inputs=data.inputs, visible_targets=data.targets)
+    model = build_model(TINY_MODEL, TeacherConfig(heads=4, **PUBLISHED_VISIBLE) if teacher else None)
+    pred = predict(model, data, batch_size=8)
+    moved = pred.logits.argmax(axis=1) != pred.posture
+    assert 0 < moved.sum() < len(moved)  # an untrained posture head moves some samples, not all
+
+    # what each routing decodes on its own, every sample
+    for routing in ROUTINGS:
+        alone = predict(model, data, routings=(routing,), batch_size=8)
+        np.testing.assert_allclose(pred.recon[routing].numpy(), alone.recon[routing].numpy(), atol=1e-5)
+    # and the second routing ran the decoder on the moved samples only
+    decoded = []
+    model.decoder.register_forward_hook(lambda module, args, output: decoded.append(len(output[0])))
+    predict(model, data, batch_size=len(data))
+    assert decoded == [len(data), int(moved.sum())]
+
+
+def test_no_routing_gives_embeddings_without_decoding():
+    torch.manual_seed(0)
+    data = make_pairset(identities=3, postures=5, samples=1)
+    model = build_model(TINY_MODEL)
+    model.decoder.register_forward_hook(lambda *_: pytest.fail("the decoder ran"))
+    pred = predict(model, data, routings=())
+    assert pred.recon == {} and pred.probe.shape == (15, 16)

@@ -42,7 +42,7 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     if lpips_module is None:
         print(f"LPIPS recorded as missing: {lpips_reason}")
     perceptual = PerceptualLoss(lpips_module) if lpips_module is not None else None
-    threshold = val_threshold(predict(model, val))
+    threshold = val_threshold(predict(model, val, routings=()))  # embeddings only
     pred = predict(model, test)
     metrics, table = score(pred, threshold, perceptual, LPIPS_MISSING, seed=cfg.seed)
     write_json(out / "metrics.json", metrics)

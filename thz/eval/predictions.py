@@ -64,9 +64,11 @@ def predict(
     device: torch.device | None = None,
     each_batch: Callable[[object, dict[str, torch.Tensor]], None] | None = None,
 ) -> Predictions:
-    """The model in eval mode over `data` (its train/eval mode is restored afterwards); the encoder
-    runs once per routing (cheap at these sizes). `each_batch(out, batch)` sees the network output
-    of the first routing with its batch (validation sums its loss parts there)."""
+    """The model in eval mode over `data` (its train/eval mode is restored afterwards), each image
+    encoded once: the first routing decodes every input, a further hard routing only the inputs it
+    sends to another expert (`_rerouted`); no routings: embeddings and posture only, nothing decoded.
+    `each_batch(out, batch)` sees the network output of the first routing with its batch
+    (validation sums its loss parts there)."""
     was_training = model.training
     model.eval()
     probe, gallery, logits, targets = [], [], [], []
@@ -78,11 +80,16 @@ def predict(
             batch = to_device(batch, device, channels_last=False)
         n = len(index)
         images, posture, visible = model_inputs(model, batch)
+        first = routings[0] if routings else None
+        out = model(images, posture, decode=n if routings else False, routing=first, visible=visible)
+        if each_batch is not None:
+            each_batch(out, batch)
         for routing in routings:
-            out = model(images, posture, decode=n, routing=routing, visible=visible)
-            recon[routing].append(out.recon.float().cpu())
-            if each_batch is not None and routing == routings[0]:
-                each_batch(out, batch)
+            if routing == first:
+                recon[routing].append(out.recon.float().cpu())
+                continue
+            anchors = (images[:n], posture[:n], None if visible is None else visible[:n])
+            recon[routing].append(_rerouted(model, out, anchors, first, routing).float().cpu())
         probe.append(out.emb[:n].float().cpu())
         gallery.append(out.emb[n:].float().cpu())
         logits.append(out.posture_logits[:n].float().cpu())
@@ -98,3 +105,27 @@ def predict(
         targets=torch.cat(targets),
         recon={r: torch.cat(v) for r, v in recon.items()},
     )
+
+
+HARD_ROUTINGS = ("oracle", "predicted")
+
+
+def _rerouted(model, out, anchors: tuple, done: str, routing: str) -> torch.Tensor:
+    """The reconstructions of the anchors (images, posture, visible) under `routing`, given `out`,
+    the network's output under `done`. In eval mode a sample's reconstruction depends on the
+    sample and its expert only (BatchNorm on running statistics, no dropout), so between hard
+    routings only the samples sent to another expert are decoded again: with a good posture head,
+    a few. Soft routing mixes every expert: decoded in full."""
+    images, posture, visible = anchors
+    if done not in HARD_ROUTINGS or routing not in HARD_ROUTINGS:
+        return model(images, posture, decode=True, routing=routing, visible=visible).recon
+
+    def route(name: str) -> torch.Tensor:
+        return posture if name == "oracle" else out.posture_logits[: len(images)].argmax(dim=1)
+
+    moved = (route(routing) != route(done)).nonzero().flatten()
+    recon = out.recon.clone()
+    if len(moved):
+        part = None if visible is None else visible[moved]
+        recon[moved] = model(images[moved], posture[moved], decode=True, routing=routing, visible=part).recon
+    return recon
