@@ -12,7 +12,6 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import lpips
 import torch
 
 VGG16_FILE = "vgg16-397923af.pth"
@@ -71,6 +70,8 @@ def load_lpips(path: str = "") -> tuple[torch.nn.Module | None, str]:
             f"LPIPS term off: VGG16 ImageNet weights not found at {_hub_weights()}; copy {VGG16_FILE} there "
             "(the folder follows TORCH_HOME) or set params `loss.lpips_weights` to the file"
         )
+    import lpips  # here, not at the top: only a machine with the weights pays for the import
+
     with warnings.catch_warnings():
         # torchvision deprecates the `pretrained=` keyword lpips still uses; it maps to weights=None.
         warnings.filterwarnings("ignore", message=r".*(pretrained|weight enum).*", category=UserWarning)

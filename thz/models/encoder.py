@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from thz.models.blocks import ResidualDown, conv_bn_act
@@ -42,6 +41,8 @@ class ResNet18Encoder(nn.Module):
 
     def __init__(self, width: int = 64, in_channels: int = 1):
         super().__init__()
+        import torchvision  # here, not at the top: it costs every stage about a second to import
+
         net = torchvision.models.resnet18(weights=None)
         cached = Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE
         if cached.exists():
