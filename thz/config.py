@@ -194,7 +194,7 @@ class DistillConfig:
 
     freeze_teacher: bool = True  # false: the loaded teacher keeps training alongside the student
     teacher_task_weight: float = field(default=0.5, metadata=_range(0.0, None))  # joint training only
-    full_triplet: bool = False  # true: distil on every image of the batch; false: on the concealed inputs only (cheaper, as good)
+    full_triplet: bool = False  # true: distil on every image of the batch; false: the concealed inputs only
     feature: float = field(default=1.0, metadata=_range(0.0, None))  # projected student latent vs teacher's
     feature_loss: Literal["mse", "cosine"] = "mse"
     logit: float = field(default=0.5, metadata=_range(0.0, None))  # KL on posture logits, times T^2

@@ -42,7 +42,9 @@ VERDICTS = {  # lever -> what became of it (levers and training_levers tables)
     "shape": "not kept: one run each, none clearly better on verification, none recovers the SSIM of longer training",
     "export": "kept to the first fold run: a deployment takes one model",
     "validation": "kept: best.pt is picked near the end of a cosine schedule anyway",
-    "teacher": "kept as is (forward only, no gradients, no decoder, in the training precision)",
+    "teacher": "kept (forward only, no gradients, no decoder, in the training precision)",
+    "anchors_alternative": "not kept: the student distilling on every image (`distill.full_triplet: true`)",
+    "anchors": "kept (`distill.full_triplet: false`): the student is no different over 5 folds (README, distillation)",
 }
 
 
@@ -99,6 +101,12 @@ def _machine(d: dict, rel: str) -> str:
     return f"CPU capability {m['cpu_capability']}, native bf16 {'yes' if m['native_bf16'] else 'no'}"
 
 
+def _verdict(step: dict) -> str:
+    if step["variant"] == "student_every_image":
+        return VERDICTS["anchors_alternative"]
+    return VERDICTS.get(step["setting"], "")
+
+
 def training_levers(root: Path) -> str:
     """Step time of each variant per precision/compilation (bench/training_step.py)."""
     d = read_json(root, TRAINING_STEP)
@@ -113,7 +121,7 @@ def training_levers(root: Path) -> str:
             f"{r['images_per_s']:.0f}",
             f"{r['achieved_gflops']:.0f} of {peak[r['setting']]:.0f}",
             f"{r['warmup_overhead_s']:.0f}",
-            VERDICTS.get(r["setting"], ""),
+            _verdict(r),
         ]
         for r in value(d, "results", TRAINING_STEP)
     ]
@@ -213,6 +221,7 @@ def levers(root: Path) -> str:
     export = [s for k, s in repro["stage_seconds"].items() if k.startswith("export@")]
     export_text = f"{len(export)} exports of {statistics.mean(export):.0f} s each" if export else "not timed"
     teacher_share = _step(steps, "student", "fp32") / _step(steps, "baseline", "fp32")
+    every_image = _step(steps, "student_every_image", "fp32")
     rows = [
         ["bf16 autocast", f"step time fp32 / bf16: {speedups}", VERDICTS["bf16"]],
         ["`torch.compile`", f"speed-up {compile_gain}; first steps up to {overhead:.0f} s longer", VERDICTS["compile"]],
@@ -222,6 +231,11 @@ def levers(root: Path) -> str:
         ["export of every fold", export_text + " now, for the first fold only", VERDICTS["export"]],
         ["validation every 2 epochs", "half the validation passes and checkpoint writes", VERDICTS["validation"]],
         ["frozen teacher in the student", f"step {teacher_share:.2f}x the baseline's (fp32)", VERDICTS["teacher"]],
+        [
+            "distillation on the concealed inputs only",
+            f"student step (fp32) {_step(steps, 'student', 'fp32'):.3f} s against {every_image:.3f} s on every image",
+            VERDICTS["anchors"],
+        ],
     ]
     caption = (
         f"From `{TRAINING_STEP}`, `{BUDGET}` and `{REPRO}` ({_machine(steps, TRAINING_STEP)}); each measured alone on "
