@@ -129,7 +129,7 @@ class AugmentConfig:
 class TrainConfig:
     """Optimisation and bookkeeping of one training run (baseline, teacher or student)."""
 
-    epochs: int = field(default=14, metadata=_range(1, 100000))
+    epochs: int = field(default=24, metadata=_range(1, 100000))
     identities_per_batch: int = field(default=8, metadata=_range(2, 1024))  # P
     images_per_identity: int = field(default=4, metadata=_range(2, 1024))  # K
     lr: float = field(default=1e-3, metadata=_range(1e-7, 1.0))
