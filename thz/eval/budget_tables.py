@@ -39,7 +39,7 @@ VERDICTS = {  # lever -> what became of it (levers and training_levers tables)
     "fp32": "kept where the CPU has no native bf16 (`precision: auto`)",
     "bf16": "kept where the CPU has native bf16 (`precision: auto`); fp32 elsewhere (emulated bf16 is ~100x slower)",
     "compile": "not kept: mixed per-step effect, and a cold compile costs as much as a 1-2 minute training saves",
-    "budget": "24 epochs (teacher 10): verification is held to the 5-fold goal (identity AUC 0.85) in about half an hour",
+    "budget": "24 epochs (teacher 10): verification reaches the 5-fold goal (identity AUC 0.85) in about half an hour",
     "curve": "the first estimate; the 5-fold curve above decides",
     "early": "not used: under a cosine schedule at this budget it would never stop early",
     "shape": "not kept: one run each, none clearly better on verification, none recovers the SSIM of longer training",
