@@ -130,6 +130,9 @@ def test_sections_that_must_agree_are_checked_when_params_are_read():
         config_from_dict({"data": {"source": "folder", "image_size": 40}, **pool})
     with pytest.raises(ConfigError, match=r"'data.image_size' = 128 with 'model.reduction' = conv"):
         config_from_dict({"data": {"source": "folder", "image_size": 128}})
+    with pytest.raises(ConfigError, match=r"'model.twin_head' = 1.0 but 'loss.instance' = 0"):
+        config_from_dict({"model": {"twin_head": 1.0}})
+    assert config_from_dict({"model": {"twin_head": 1.0}, "loss": {"instance": 0.3}}).model.scored_dim == 256
 
 
 def test_execution_keys_are_the_ones_marked_in_the_config():

@@ -94,6 +94,14 @@ class ModelConfig:
     embedding_hidden: int = field(default=256, metadata=_range(8, 4096))
     dropout: float = field(default=0.1, metadata=_range(0.0, 0.95))  # on the latent, before both heads
     moe_routing: Literal["oracle", "predicted", "soft"] = "predicted"
+    # a second embedding head trained by the twin term (loss.instance); its cosine enters the
+    # verification score at this weight beside the identity head's; 0: one head for both terms
+    twin_head: float = field(default=0.0, metadata=_range(0.0, None))
+
+    @property
+    def scored_dim(self) -> int:
+        """Length of the embedding that verification scores (and the exported graph returns)."""
+        return self.embedding_dim * (2 if self.twin_head > 0 else 1)
 
 
 @dataclass(frozen=True)
@@ -253,6 +261,11 @@ def check_across_sections(cfg: Config) -> None:
         raise ConfigError(
             f"'data.image_size' = {size} with 'model.reduction' = conv: the 4x4 conv reduction "
             "needs 64 px images; use model.reduction: pool for other sizes"
+        )
+    if cfg.model.twin_head > 0 and cfg.loss.instance == 0:
+        raise ConfigError(
+            f"'model.twin_head' = {cfg.model.twin_head} but 'loss.instance' = 0: the twin head is trained by the "
+            "twin term only; give loss.instance a weight or set model.twin_head to 0"
         )
 
 

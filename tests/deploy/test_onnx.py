@@ -4,6 +4,7 @@ mixed predicted postures, predict through ONNX equals predict through PyTorch on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from PIL import Image
 from tests.conftest import write_png
 from tests.pairsets import TINY_MODEL
 from thz.checkpoint import save_checkpoint
-from thz.config import Config, ConfigError, config_to_dict
+from thz.config import Config, ConfigError, LossConfig, config_to_dict
 from thz.deploy.onnx_export import PARITY, ExportError, check_parity, export_onnx, model_card
 from thz.deploy.onnx_runtime import OnnxModel, card_path
 from thz.files import write_json
@@ -26,6 +27,7 @@ from thz.predict import main
 
 pytestmark = pytest.mark.slow  # the export takes about 20 s; the fast tier's tiny repro exports and checks one
 ROOT = Path(__file__).resolve().parents[2]
+STUDENT = dataclasses.replace(TINY_MODEL, twin_head=0.5)  # with a twin head: a 32-long scored embedding
 METRICS = {
     "verification": {
         "probe_gallery": {
@@ -48,9 +50,10 @@ def _images(batch: int) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A tiny student whose posture head spreads its guesses over the postures, its checkpoint,
-    its ONNX export and card."""
+    its ONNX export and card. It has a twin head, so the graph's scored embedding is the two heads'
+    (the fast tier's tiny repro exports a one-head network)."""
     folder = tmp_path_factory.mktemp("export")
-    cfg = Config(model=TINY_MODEL)
+    cfg = Config(model=STUDENT, loss=LossConfig(instance=0.3))
     torch.manual_seed(0)
     model = build_model(cfg.model).eval()
     with torch.no_grad():  # posture weights pointing at five of the test images: mixed guesses
@@ -83,10 +86,13 @@ def test_onnx_runtime_equals_pytorch_on_any_batch_with_mixed_postures(exported, 
 
 
 def test_the_parity_check_fails_when_the_graph_is_not_the_model(exported):
-    model, _, onnx = exported
-    other = build_model(TINY_MODEL).eval()  # other weights
+    _, _, onnx = exported
+    other = build_model(STUDENT).eval()  # other weights
     with pytest.raises(ExportError, match="student: ONNX Runtime differs from PyTorch"):
         check_parity(other, OnnxModel(onnx), torch.rand(4, 1, 64, 64), "student")
+    one_head = build_model(TINY_MODEL).eval()
+    with pytest.raises(ExportError, match=r"student: ONNX embeddings are \(32,\) long, the model's \(16,\)"):
+        check_parity(one_head, OnnxModel(onnx), torch.rand(4, 1, 64, 64), "student")
 
 
 def test_predict_through_onnx_equals_predict_through_pytorch(exported, tmp_path, capsys):
@@ -143,5 +149,5 @@ def test_the_card_says_what_a_user_needs(exported):
     assert "255" in card["input"]["scaling"]
     assert card["postures"] == ["front", "left", "right", "up", "down"]
     assert card["threshold"]["value"] == 0.3 and card["test_metrics"]["verification_auc"] == 0.9
-    assert card["outputs"]["embedding"]["shape"] == ["batch", TINY_MODEL.embedding_dim]
+    assert card["outputs"]["embedding"]["shape"] == ["batch", 2 * TINY_MODEL.embedding_dim]  # with its twin head
     assert card["params"]["model"]["width"] == TINY_MODEL.width

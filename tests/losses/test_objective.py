@@ -149,6 +149,27 @@ def test_combined_verification_loss_reduces_to_each_part_at_weight_0(batch, metr
     torch.testing.assert_close(both["loss"], both[metric] + both["instance"] + rest)
 
 
+def test_with_a_twin_head_each_term_trains_its_own_head(batch):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(width=8, twin_head=1.0)).train()
+    cfg = LossConfig(instance=0.5, instance_negatives="other_identities", lpips=0.0)
+    outputs = capture_output(model)
+    parts = MultiTaskObjective(model, cfg)(batch)
+    capture, identity = (torch.cat([batch[k], batch[k]]) for k in ("capture", "identity"))
+    out = outputs[0]
+    torch.testing.assert_close(parts["supcon"], supcon_loss(out.identity_emb, identity, cfg.temperature))
+    expected = instance_loss(out.twin_emb, capture, cfg.temperature, identity=identity)
+    torch.testing.assert_close(parts["instance"], expected)
+    parts["supcon"].backward(retain_graph=True)
+    twin_head = list(model.twin_embedding.parameters())
+    assert all(p.grad is None for p in twin_head), "the identity term leaves the twin head alone"
+    assert all(p.grad is not None for p in model.embedding.parameters())
+    model.zero_grad(set_to_none=True)
+    parts["instance"].backward()
+    assert all(p.grad is None for p in model.embedding.parameters()), "the twin term leaves the identity head alone"
+    assert all(p.grad is not None for p in model.twin_embedding.parameters())
+
+
 def test_lpips_needs_both_a_weight_and_a_perceptual_loss(model, batch):
     no_callable = MultiTaskObjective(model, LossConfig(lpips=0.5), perceptual=None)(batch)
     assert "lpips" not in no_callable

@@ -8,9 +8,10 @@ from torch import nn
 
 from thz.config import ModelConfig
 from thz.data.naming import POSTURES
+from thz.deploy.graph import DeployedNet
 from thz.models import MoEOutput, MultiTaskNet, NetOutput, build_model, count_parameters
 from thz.models.blocks import ResidualDenseBlock, ResidualDown, UpStep
-from thz.models.heads import EmbeddingHead, SpatialReduction
+from thz.models.heads import EmbeddingHead, SpatialReduction, scored_embedding
 from thz.models.moe_unet import ExpertDecoder, PostureExperts
 
 SIZE = 64
@@ -414,6 +415,31 @@ def test_embedding_head_is_unit_norm():
     emb = head(torch.randn(5, 16) * 100)
     assert emb.shape == (5, 8)
     torch.testing.assert_close(emb.norm(dim=1), torch.ones(5))
+
+
+@pytest.mark.parametrize("weight", [0.25, 1.0, 3.0])
+def test_the_scored_cosine_is_the_weighted_mean_of_the_two_heads_cosines(weight):
+    draws = (torch.randn(6, 8, generator=torch.Generator().manual_seed(s)) for s in (1, 2))
+    unit = [torch.nn.functional.normalize(x, dim=1) for x in draws]
+    scored = scored_embedding(*unit, weight)
+    assert scored.shape == (6, 16)
+    torch.testing.assert_close(scored.norm(dim=1), torch.ones(6))
+    expected = (unit[0] @ unit[0].T + weight * unit[1] @ unit[1].T) / (1 + weight)
+    torch.testing.assert_close(scored @ scored.T, expected)
+    assert scored_embedding(unit[0], None, 0.0) is unit[0]
+
+
+def test_a_twin_head_is_built_only_when_weighted_and_its_embedding_is_scored():
+    one, two = make(width=8).eval(), make(width=8, twin_head=0.5).eval()
+    assert one.twin_embedding is None and two.twin_embedding is not None
+    out = two(images(3), decode=False)
+    assert out.emb.shape == (3, 2 * 128) and out.twin_emb.shape == out.identity_emb.shape == (3, 128)
+    torch.testing.assert_close(out.emb, scored_embedding(out.identity_emb, out.twin_emb, 0.5))
+    torch.testing.assert_close(DeployedNet(two)(images(3))[0], out.emb)  # the exported graph scores the same
+    single = one(images(3), decode=False)
+    assert single.twin_emb is None and single.identity_emb is single.emb
+    with pytest.raises(ValueError, match="twin head"):
+        MultiTaskNet(two.encoder, two.reduction, two.embedding, two.posture_head, two.decoder, twin_weight=1.0)
 
 
 # --------------------------------------------------------------------------------------------------

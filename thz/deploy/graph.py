@@ -37,7 +37,7 @@ class DeployedNet(nn.Module):
         m = self.model
         features = m.encoder(x)
         latent = m.reduction(features[-1])
-        emb, logits = m.embedding(latent), m.posture_head(latent)
+        emb, logits = m.embed(latent)[0], m.posture_head(latent)
         if m.routing == "soft":
             gate = logits.softmax(dim=1)
         else:  # the predicted posture's expert, as one-hot weights: (B,) -> (B, E)

@@ -69,6 +69,10 @@ def check_parity(model, onnx: OnnxModel, images: torch.Tensor, name: str, batch_
         x = images[start : start + batch_size]
         ref = model(x, routing="soft" if model.routing == "soft" else "predicted")
         emb, probs, recon = onnx.run(x.numpy())
+        if emb.shape != tuple(ref.emb.shape):
+            raise ExportError(
+                f"{name}: ONNX embeddings are {emb.shape[1:]} long, the model's {tuple(ref.emb.shape[1:])}"
+            )
         cosines.append((emb * ref.emb.numpy()).sum(axis=1))
         agree += int((probs.argmax(axis=1) == ref.posture_logits.argmax(dim=1).numpy()).sum())
         worst = max(worst, float(np.abs(recon - ref.recon.numpy()).max()))
@@ -117,7 +121,7 @@ def model_card(name: str, fold: int, cfg, image_size: int, threshold: float, tes
             "scaling": "8-bit grayscale THz image divided by 255 (values in [0, 1]); no mean/std normalisation",
         },
         "outputs": {
-            "embedding": {"shape": ["batch", cfg.model.embedding_dim], "note": "L2-normalised; cosine = dot product"},
+            "embedding": {"shape": ["batch", cfg.model.scored_dim], "note": "L2-normalised; cosine = dot product"},
             "posture_logits": {"shape": ["batch", len(POSTURES)], "note": "softmax for probabilities"},
             "reconstruction": {
                 "shape": ["batch", 1, image_size, image_size],

@@ -90,9 +90,10 @@ class Objective:
 class MultiTaskObjective(Objective):
     """Verification (SupCon or triplet on identity labels over inputs and targets, weight
     loss.supcon, plus the instance-level twin term at weight loss.instance, computed only when
-    switched on), posture (label-smoothed cross-entropy on all images), reconstruction of the
-    target from the input, and with loss.adversarial > 0 a patch discriminator's judgement of the
-    reconstructions (its own step is the engine's, on `fakes`)."""
+    switched on, on the twin head when the network has one), posture (label-smoothed cross-entropy
+    on all images), reconstruction of the target from the input, and with loss.adversarial > 0 a
+    patch discriminator's judgement of the reconstructions (its own step is the engine's, on
+    `fakes`)."""
 
     def __init__(self, model: nn.Module, cfg: LossConfig, perceptual=None):
         self._model, self.cfg = model, cfg
@@ -133,10 +134,15 @@ class MultiTaskObjective(Objective):
         cfg = self.cfg
         identity = torch.cat([batch["identity"], batch["identity"]])
         posture = torch.cat([batch["posture"], batch["posture"]])
-        emb, labels = out.emb.float(), identity
+        # the identity term trains the identity head, the twin term the twin head (the shared one
+        # when the network has a single head)
+        emb = (out.identity_emb if out.identity_emb is not None else out.emb).float()
+        twin_emb = out.twin_emb.float() if out.twin_emb is not None else emb
+        labels = identity
         capture = torch.cat([batch["capture"], batch["capture"]]) if cfg.instance > 0 else None
         if global_batch:
             emb, labels = gather_rows(emb), gather_rows(labels)
+            twin_emb = gather_rows(twin_emb) if out.twin_emb is not None else emb
             capture = gather_rows(capture) if capture is not None else None
         parts: dict[str, torch.Tensor] = {}
         if cfg.metric == "supcon":
@@ -146,7 +152,7 @@ class MultiTaskObjective(Objective):
         verification = cfg.supcon * parts.get("supcon", parts.get("triplet"))
         if capture is not None:
             others_only = labels if cfg.instance_negatives == "other_identities" else None
-            parts["instance"] = instance_loss(emb, capture, cfg.temperature, identity=others_only)
+            parts["instance"] = instance_loss(twin_emb, capture, cfg.temperature, identity=others_only)
             verification = verification + cfg.instance * parts["instance"]
         parts["posture"] = F.cross_entropy(out.posture_logits.float(), posture, label_smoothing=cfg.label_smoothing)
         parts.update(self.recon_parts(out.recon, batch["target"]))

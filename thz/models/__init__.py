@@ -48,6 +48,10 @@ def build_model(cfg: ModelConfig, teacher: TeacherConfig | None = None) -> Multi
         visible_format=visible,
         latent_dropout=cfg.dropout,
         modality_dropout=teacher.modality_dropout if teacher is not None else 0.0,
+        twin_embedding=EmbeddingHead(latent, cfg.embedding_hidden, cfg.embedding_dim, cfg.dropout)
+        if cfg.twin_head > 0
+        else None,
+        twin_weight=cfg.twin_head,
     )
 
 

@@ -41,3 +41,13 @@ class EmbeddingHead(nn.Module):
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.mlp(latent), dim=1)
+
+
+def scored_embedding(identity: torch.Tensor, twin: torch.Tensor | None, twin_weight: float) -> torch.Tensor:
+    """The one embedding verification scores: the identity head's, or with a twin head the two unit
+    embeddings side by side, the twin's scaled by sqrt(w) and the whole divided by sqrt(1 + w). Its
+    cosine is then (cos_identity + w * cos_twin) / (1 + w), still a dot product of unit vectors, so
+    every scorer, threshold and exported graph stays as it is."""
+    if twin is None:
+        return identity
+    return torch.cat([identity, twin * twin_weight**0.5], dim=1) / (1.0 + twin_weight) ** 0.5

@@ -15,18 +15,20 @@ from torch import nn
 
 from thz.config import ModelConfig, choices
 from thz.data.dataset import VisibleFormat
-from thz.models.heads import EmbeddingHead, SpatialReduction
+from thz.models.heads import EmbeddingHead, SpatialReduction, scored_embedding
 from thz.models.moe_unet import MoEOutput, PostureExperts
 
 ROUTINGS = choices(ModelConfig, "moe_routing")
 
 
 class NetOutput(NamedTuple):
-    emb: torch.Tensor  # (B, D) identity embedding, unit L2 norm
+    emb: torch.Tensor  # (B, D) the embedding verification scores, unit L2 norm (thz.models.heads.scored_embedding)
     posture_logits: torch.Tensor  # (B, 5)
     recon: torch.Tensor | None  # (B, 1, H, W) in [0, 1]; None when decode=False
     moe: MoEOutput | None
     latent: torch.Tensor  # (B, C) reduced bottleneck before dropout (what distillation matches)
+    identity_emb: torch.Tensor | None = None  # (B, d) the identity head's unit embedding (emb itself with one head)
+    twin_emb: torch.Tensor | None = None  # (B, d) the twin head's unit embedding; None with one head
 
 
 class MultiTaskNet(nn.Module):
@@ -43,6 +45,8 @@ class MultiTaskNet(nn.Module):
         visible_format: VisibleFormat | None = None,
         latent_dropout: float = 0.0,
         modality_dropout: float = 0.0,
+        twin_embedding: EmbeddingHead | None = None,
+        twin_weight: float = 0.0,
     ):
         super().__init__()
         if routing not in ROUTINGS:
@@ -57,6 +61,9 @@ class MultiTaskNet(nn.Module):
         self.latent_dropout = nn.Dropout(latent_dropout)  # one mask shared by both heads
         # teacher, training only: the share of samples that skip the fusion and go THz-only
         self.modality_dropout = modality_dropout
+        if (twin_embedding is None) != (twin_weight == 0):
+            raise ValueError("a twin head needs a weight > 0 in the score, and a weight needs the head")
+        self.twin_embedding, self.twin_weight = twin_embedding, twin_weight
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -93,7 +100,7 @@ class MultiTaskNet(nn.Module):
             raise ValueError("this is a THz-only network: it takes no visible images")
         latent = self.reduction(features[-1])
         dropped = self.latent_dropout(latent)
-        emb = self.embedding(dropped)
+        emb, identity_emb, twin_emb = self.embed(dropped)
         logits = self.posture_head(dropped)
         recon, moe = None, None
         if decode is not False:
@@ -101,7 +108,13 @@ class MultiTaskNet(nn.Module):
             recon, moe = self._decode(
                 [f[:n] for f in features], logits[:n], None if posture is None else posture[:n], routing or self.routing
             )
-        return NetOutput(emb=emb, posture_logits=logits, recon=recon, moe=moe, latent=latent)
+        return NetOutput(emb, logits, recon, moe, latent, identity_emb, twin_emb)
+
+    def embed(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(scored embedding, identity head's, twin head's or None) of a (dropped-out) latent."""
+        identity = self.embedding(latent)
+        twin = self.twin_embedding(latent) if self.twin_embedding is not None else None
+        return scored_embedding(identity, twin, self.twin_weight), identity, twin
 
     def _decode(self, features, logits, posture, routing):
         if routing == "soft":

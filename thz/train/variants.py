@@ -165,9 +165,10 @@ def _distillation(task: MultiTaskObjective, cfg: Config, teacher_path: Path | No
             f"{teacher_path}: the teacher was trained on {teacher_cfg.data.image_size} px images, "
             f"data.image_size is {cfg.data.image_size}"
         )
-    if teacher_cfg.model.embedding_dim != cfg.model.embedding_dim and cfg.distill.identity_centre > 0:
+    if teacher_cfg.model.scored_dim != cfg.model.scored_dim and cfg.distill.identity_centre > 0:
         raise ConfigError(
-            f"{teacher_path}: teacher embeddings have {teacher_cfg.model.embedding_dim} dimensions, the student's "
-            f"{cfg.model.embedding_dim}; distill.identity_centre compares them directly (set it to 0 or retrain)"
+            f"{teacher_path}: teacher embeddings have {teacher_cfg.model.scored_dim} dimensions, the student's "
+            f"{cfg.model.scored_dim} (model.embedding_dim, model.twin_head); distill.identity_centre compares "
+            "them directly (set it to 0 or retrain)"
         )
     return DistillationObjective(task, teacher, cfg.distill)
