@@ -119,11 +119,8 @@ def _rerouted(model, out, anchors: tuple, done: str, routing: str) -> torch.Tens
     images, posture, visible = anchors
     if done not in HARD_ROUTINGS or routing not in HARD_ROUTINGS:
         return model(images, posture, decode=True, routing=routing, visible=visible).recon
-
-    def route(name: str) -> torch.Tensor:
-        return posture if name == "oracle" else out.posture_logits[: len(images)].argmax(dim=1)
-
-    moved = (route(routing) != route(done)).nonzero().flatten()
+    logits = out.posture_logits[: len(images)]
+    moved = (model.routes(logits, posture, routing) != model.routes(logits, posture, done)).nonzero().flatten()
     recon = out.recon.clone()
     if len(moved):
         part = None if visible is None else visible[moved]

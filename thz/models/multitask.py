@@ -120,8 +120,12 @@ class MultiTaskNet(nn.Module):
         if routing == "soft":
             # the gate follows the posture head but does not train it: posture is its own task
             return self.decoder(features, gate=logits.detach().softmax(dim=1))
+        return self.decoder(features, route=self.routes(logits, posture, routing))
+
+    def routes(self, logits: torch.Tensor, posture: torch.Tensor | None, routing: str) -> torch.Tensor:
+        """(B,) the expert each sample goes to under a hard routing: oracle takes the true posture,
+        predicted the true one in training and the posture head's guess otherwise."""
         use_truth = routing == "oracle" or (routing == "predicted" and self.training)
         if use_truth and posture is None:
             raise ValueError(f"{routing} routing needs the true posture labels")
-        route = posture if use_truth else logits.argmax(dim=1)
-        return self.decoder(features, route=route)
+        return posture if use_truth else logits.argmax(dim=1)
