@@ -14,7 +14,7 @@ import pytest
 
 from thz.config import ConfigError
 from thz.eval.sweep import copy_figures, read_sweep, summarise
-from thz.eval.sweep_tables import sweep_table
+from thz.eval.sweep_tables import sweep_table, twin_weight_table
 from thz.eval.table_parts import TableError
 
 SPEC = """
@@ -197,3 +197,29 @@ def test_figures_of_the_first_fold_are_copied_from_each_experiment(tmp_path):
     }
     for variant in ("default", "better"):
         assert (tmp_path / written[variant]["baseline"][0]).read_bytes() == grids[f"s-{variant}"]
+
+
+def test_the_twin_weight_table_orders_weights_by_value_and_ends_with_the_published_objective(tmp_path):
+    with pytest.raises(TableError, match="twin_weight.json' not found"):
+        twin_weight_table(tmp_path)
+    row = lambda x: {m: {"mean": x, "sd": 0.01} for m in ("identity_auc", "tar_at_far_1pct", "triplet_auc", "rank1")}  # noqa: E731
+    weights = {w: row(x) for w, x in (("0", 0.8), ("0.5", 0.7), ("1e+06", 0.6), ("2", 0.65))}
+    record = {"model": "baseline", "source": "twin_head-x", "folds": [0, 1], "date": "2026-11-30"}
+    (tmp_path / "metrics/sweeps").mkdir(parents=True)
+    (tmp_path / "metrics/sweeps/tw.json").write_text(
+        json.dumps({**record, "weights": {"val": weights, "test": weights}})
+    )
+    published = {"identity AUC": 0.55, "TAR@FAR 1 %": 0.05, "triplet AUC": 0.995, "rank-1": 0.96}
+    folds = {k: {"mean": v, "sd": 0.0} for k, v in published.items()}
+    sweep = {"variants": {"pub": {"models": {"baseline": {"folds": folds}}}}}
+    (tmp_path / "metrics/sweeps/v.json").write_text(json.dumps(sweep))
+    lines = twin_weight_table(tmp_path, ("v", "pub"), "tw").splitlines()
+    labels = [line.split(" | ")[0] for line in lines[2:7]]
+    assert labels == [
+        "| 0 (identity head alone)",
+        "| 0.5",
+        "| 2",
+        "| 10⁶ (twin head alone)",
+        "| published objective (`pub`)",
+    ]
+    assert "| 0.995 ± 0.000 |" in lines[6] and lines[3].count("0.700 ± 0.010") == 6  # 4 test and 2 val columns

@@ -11,7 +11,7 @@ from thz.data.naming import POSTURES
 from thz.deploy.graph import DeployedNet
 from thz.models import MoEOutput, MultiTaskNet, NetOutput, build_model, count_parameters
 from thz.models.blocks import ResidualDenseBlock, ResidualDown, UpStep
-from thz.models.heads import EmbeddingHead, SpatialReduction, scored_embedding
+from thz.models.heads import EmbeddingHead, SpatialReduction, scored_embedding, split_scored
 from thz.models.moe_unet import ExpertDecoder, PostureExperts
 
 SIZE = 64
@@ -427,6 +427,8 @@ def test_the_scored_cosine_is_the_weighted_mean_of_the_two_heads_cosines(weight)
     expected = (unit[0] @ unit[0].T + weight * unit[1] @ unit[1].T) / (1 + weight)
     torch.testing.assert_close(scored @ scored.T, expected)
     assert scored_embedding(unit[0], None, 0.0) is unit[0]
+    for back, original in zip(split_scored(scored, weight), unit, strict=True):
+        torch.testing.assert_close(back, original)
 
 
 def test_a_twin_head_is_built_only_when_weighted_and_its_embedding_is_scored():

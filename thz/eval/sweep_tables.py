@@ -126,7 +126,44 @@ TEACHER_DIFFERENCES = {
     "ssim_predicted": "Δ SSIM",
 }
 
+TWIN_WEIGHT_SHOWN = {"identity_auc": "identity AUC", "tar_at_far_1pct": "TAR@FAR 1 %", "triplet_auc": "triplet AUC"}
+TWIN_WEIGHT_SHOWN |= {"rank1": "rank-1"}
+
+
+def twin_weight_table(
+    root: Path, published: tuple[str, str] = ("verification", "published_epochs_24"), name: str = "twin_weight"
+) -> str:
+    """A two-head network scored again at every twin weight (bench/twin_weight.py), validation and test
+    identities, with the published objective trained here (a sweep variant) beneath for comparison."""
+    rel = f"{SWEEPS}/{name}.json"
+    if not (root / rel).is_file():
+        raise TableError(f"'{rel}' not found: python bench/twin_weight.py --repo DIR --json {rel} (see its docstring)")
+    data = read_json(root, rel)
+    cell = lambda v: f"{v['mean']:.3f} ± {v['sd']:.3f}"  # noqa: E731
+    rows = []
+    for w in sorted(data["weights"]["test"], key=float):  # JSON keys come back sorted as text
+        test, val = data["weights"]["test"][w], data["weights"]["val"][w]
+        label = {"0": "0 (identity head alone)", "1e+06": "10⁶ (twin head alone)"}.get(w, w)
+        cells = [cell(test[m]) for m in TWIN_WEIGHT_SHOWN] + [cell(val[m]) for m in ("identity_auc", "triplet_auc")]
+        rows.append([label, *cells])
+    sweep_rel, sweep = _record(root, published[0])
+    ref = sweep["variants"][published[1]]["models"]["baseline"]["folds"]
+    shown = ("identity AUC", "TAR@FAR 1 %", "triplet AUC", "rank-1")
+    rows.append([f"published objective (`{published[1]}`)", *(cell(ref[k]) for k in shown), "–", "–"])
+    header = ["twin weight w", *TWIN_WEIGHT_SHOWN.values(), "val identity AUC", "val triplet AUC"]
+    caption = (
+        f"The {data['model']} of `{data['source']}` (folds {', '.join(map(str, data['folds']))}, mean ± sd over "
+        "folds), "
+        "scored at (cos_identity + w cos_twin) / (1 + w) with no retraining; test identities, then the validation "
+        f"identities a weight would be chosen on. Last row: the published objective trained here, from `{sweep_rel}`. "
+        f"From `{rel}` (`python bench/twin_weight.py`), {data['date']}."
+    )
+    return markdown(header, rows, caption)
+
+
 TABLES = {
+    "twin_weight": twin_weight_table,
+    "twin_head": lambda root: sweep_table(root, "twin_head", "baseline"),
     "objectives": lambda root: sweep_table(root, "objectives", "baseline"),
     "verification_round_2": lambda root: sweep_table(root, "verification", "baseline"),
     "distillation_terms": lambda root: sweep_table(

@@ -51,3 +51,11 @@ def scored_embedding(identity: torch.Tensor, twin: torch.Tensor | None, twin_wei
     if twin is None:
         return identity
     return torch.cat([identity, twin * twin_weight**0.5], dim=1) / (1.0 + twin_weight) ** 0.5
+
+
+def split_scored(scored, twin_weight: float):
+    """The two heads' unit embeddings back from a scored one (tensor or array, (N, 2d)), so a
+    trained pair of heads can be scored again at another weight without re-encoding."""
+    d = scored.shape[1] // 2
+    scale = (1.0 + twin_weight) ** 0.5
+    return scored[:, :d] * scale, scored[:, d:] * (scale / twin_weight**0.5)
