@@ -32,6 +32,8 @@ TRAINING_STEP, BUDGET = "metrics/bench/training_step.json", "metrics/bench/budge
 REPRO, REPRO_FP32 = "metrics/bench/repro.json", "metrics/bench/repro_fp32.json"
 # the cross-validated budget curve: variants of the verification sweep (README, verification)
 SWEEP_BUDGET, BUDGET_VARIANTS = "metrics/sweeps/verification.json", {"default": 14, "epochs_24": 24, "epochs_30": 30}
+# the teacher's shorter and cheaper variants against the default teacher (teacher sweep, README)
+SWEEP_TEACHER, TEACHER_DEFAULT = "metrics/sweeps/teacher.json", "unconcealed_colour_128"
 # the quality a budget must keep: label in TEST_METRICS -> True when higher is better
 HELD = {"verification AUC": True, "EER": False, "posture accuracy": True, "SSIM (predicted routing)": True}
 # what became of each lever bench/training_step.py measures (the numbers come from its file)
@@ -48,6 +50,8 @@ VERDICTS = {  # lever -> what became of it (levers and training_levers tables)
     "teacher": "kept (forward only, no gradients, no decoder, in the training precision)",
     "anchors_alternative": "not kept: the student distilling on every image (`distill.full_triplet: true`)",
     "anchors": "kept (`distill.full_triplet: false`): the student is no different over 5 folds (README, distillation)",
+    "teacher_6": "not kept: the teacher loses on every task (README, teacher)",
+    "teacher_64": "not kept: the teacher loses identity AUC and TAR (README, teacher)",
 }
 
 
@@ -206,6 +210,18 @@ def _cv_budget(root: Path) -> str:
     return f"baseline identity AUC / SSIM, mean of 5 folds: {', '.join(parts)}"
 
 
+def _teacher_variant(root: Path, variant: str) -> str:
+    """The teacher's identity AUC, TAR@FAR 1 % and posture accuracy (5-fold means) in a teacher-sweep
+    variant against the default teacher's."""
+    sweep = read_json(root, SWEEP_TEACHER)
+
+    def shown(name: str) -> str:
+        folds = value(sweep, f"variants.{name}.models.teacher.folds", SWEEP_TEACHER)
+        return "/".join(number(folds[k]["mean"]) for k in ("identity AUC", "TAR@FAR 1 %", "posture accuracy"))
+
+    return f"teacher identity AUC / TAR@FAR 1 % / posture: {shown(variant)} against {shown(TEACHER_DEFAULT)}"
+
+
 def levers(root: Path) -> str:
     """Every lever measured for the 30-minute default, with what became of it. The numbers come
     from the bench files; the verdicts are this project's decisions."""
@@ -254,9 +270,20 @@ def levers(root: Path) -> str:
             f"student step (fp32) {_step(steps, 'student', 'fp32'):.3f} s against {every_image:.3f} s on every image",
             VERDICTS["anchors"],
         ],
+        [
+            "teacher for 6 epochs instead of 10",
+            _teacher_variant(root, f"{TEACHER_DEFAULT}_epochs_6"),
+            VERDICTS["teacher_6"],
+        ],
+        [
+            "teacher's colour photo at 64 px instead of 128",
+            _teacher_variant(root, "unconcealed_colour_64"),
+            VERDICTS["teacher_64"],
+        ],
     ]
     caption = (
-        f"From `{TRAINING_STEP}`, `{BUDGET}`, `{SWEEP_BUDGET}` and `{REPRO}` ({_machine(steps, TRAINING_STEP)}); "
+        f"From `{TRAINING_STEP}`, `{BUDGET}`, `{SWEEP_BUDGET}`, `{SWEEP_TEACHER}` and `{REPRO}` "
+        f"({_machine(steps, TRAINING_STEP)}); "
         "each measured alone on "
         "an idle 2-core machine. Details: docs/performance.md."
     )
