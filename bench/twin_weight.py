@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,7 +32,7 @@ from thz.data.scan import read_manifest  # noqa: E402
 from thz.eval.predictions import predict  # noqa: E402
 from thz.eval.scoring import verification  # noqa: E402
 from thz.files import write_json  # noqa: E402
-from thz.models.heads import split_scored  # noqa: E402
+from thz.models.heads import scored_embedding, split_scored  # noqa: E402
 
 WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 1e6)
 METRICS = {  # name -> dotted key of thz.eval.scoring.verification
@@ -46,8 +47,8 @@ def rescored(pred, trained_weight: float, weight: float):
     """`pred` with its probe and gallery embeddings recombined at `weight`."""
 
     def at(scored: np.ndarray) -> np.ndarray:
-        identity, twin = split_scored(scored, trained_weight)
-        return np.concatenate([identity, twin * weight**0.5], axis=1) / (1.0 + weight) ** 0.5
+        identity, twin = split_scored(torch.from_numpy(scored), trained_weight)
+        return scored_embedding(identity, twin, weight).numpy()
 
     return dataclasses.replace(pred, probe=at(pred.probe), gallery=at(pred.gallery))
 
