@@ -30,9 +30,9 @@ FP32 = "metrics/reference/cv_fp32"
 BF16 = "metrics/reference/cv_bf16_dropout_0.5"  # the bf16 run cv_fp32 repeats in fp32
 TRAINING_STEP, BUDGET = "metrics/bench/training_step.json", "metrics/bench/budget.json"
 REPRO, REPRO_FP32 = "metrics/bench/repro.json", "metrics/bench/repro_fp32.json"
-# the cross-validated budget curve: variants of the verification sweep (README, verification)
+# the cross-validated budget curve: variants of the verification sweep (docs/studies.md, verification)
 SWEEP_BUDGET, BUDGET_VARIANTS = "metrics/sweeps/verification.json", {"default": 14, "epochs_24": 24, "epochs_30": 30}
-# the teacher's shorter and cheaper variants against the default teacher (teacher sweep, README)
+# the teacher's shorter and cheaper variants against the default teacher (teacher sweep, docs/studies.md)
 SWEEP_TEACHER, TEACHER_DEFAULT = "metrics/sweeps/teacher.json", "unconcealed_colour_128"
 # the quality a budget must keep: label in TEST_METRICS -> True when higher is better
 HELD = {"verification AUC": True, "EER": False, "posture accuracy": True, "SSIM (predicted routing)": True}
@@ -49,9 +49,9 @@ VERDICTS = {  # lever -> what became of it (levers and training_levers tables)
     "validation": "kept: best.pt is picked near the end of a cosine schedule anyway",
     "teacher": "kept (forward only, no gradients, no decoder, in the training precision)",
     "anchors_alternative": "not kept: the student distilling on every image (`distill.full_triplet: true`)",
-    "anchors": "kept (`distill.full_triplet: false`): the student is no different over 5 folds (README, distillation)",
-    "teacher_6": "not kept: the teacher loses on every task (README, teacher)",
-    "teacher_64": "not kept: the teacher loses identity AUC and TAR (README, teacher)",
+    "anchors": "kept (`distill.full_triplet: false`): the student is no different over 5 folds (docs/studies.md)",
+    "teacher_6": "not kept: the teacher loses on every task (docs/studies.md, teacher)",
+    "teacher_64": "not kept: the teacher loses identity AUC and TAR (docs/studies.md, teacher)",
 }
 
 

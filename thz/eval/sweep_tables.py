@@ -175,6 +175,8 @@ TABLES = {
     "adversarial": lambda root: sweep_table(
         root, "adversarial", "baseline", ADVERSARIAL_SHOWN, ADVERSARIAL_DIFFERENCES
     ),
-    "adversarial_grids": lambda root: sweep_figures(root, "adversarial", "baseline", "reconstruction_grid.png"),
+    "adversarial_grids": lambda root: sweep_figures(  # shown in docs/studies.md
+        root, "adversarial", "baseline", "reconstruction_grid.png", link_from="../"
+    ),
     "teacher_study": lambda root: sweep_table(root, "teacher", "teacher", TEACHER_SHOWN, TEACHER_DIFFERENCES),
 }
