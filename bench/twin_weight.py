@@ -31,6 +31,7 @@ from thz.data.dataset import load_pairs  # noqa: E402
 from thz.data.scan import read_manifest  # noqa: E402
 from thz.eval.predictions import predict  # noqa: E402
 from thz.eval.scoring import verification  # noqa: E402
+from thz.eval.table_parts import value  # noqa: E402
 from thz.files import write_json  # noqa: E402
 from thz.models.heads import scored_embedding, split_scored  # noqa: E402
 
@@ -53,12 +54,6 @@ def rescored(pred, trained_weight: float, weight: float):
     return dataclasses.replace(pred, probe=at(pred.probe), gallery=at(pred.gallery))
 
 
-def dotted(d: dict, key: str) -> float:
-    for part in key.split("."):
-        d = d[part]
-    return float(d)
-
-
 def fold_scores(repo: Path, fold: int, model_name: str, weights) -> dict:
     """{part: {w: {metric: value}}} for the validation and test identities of one fold."""
     model, cfg = load_model(repo / f"models/fold_{fold}/{model_name}/best.pt")
@@ -72,7 +67,7 @@ def fold_scores(repo: Path, fold: int, model_name: str, weights) -> dict:
         out[part] = {}
         for w in weights:
             v = verification(rescored(pred, model.twin_weight, w), threshold=0.5, seed=cfg.seed)
-            out[part][w] = {name: dotted(v, key) for name, key in METRICS.items()}
+            out[part][w] = {name: float(value(v, key, "verification")) for name, key in METRICS.items()}
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from thz.eval.sweep_tables import SWEEPS, sweep_folds
 from thz.eval.table_parts import (
     TEST_METRICS,
     TableError,
@@ -31,9 +32,9 @@ BF16 = "metrics/reference/cv_bf16_dropout_0.5"  # the bf16 run cv_fp32 repeats i
 TRAINING_STEP, BUDGET = "metrics/bench/training_step.json", "metrics/bench/budget.json"
 REPRO, REPRO_FP32 = "metrics/bench/repro.json", "metrics/bench/repro_fp32.json"
 # the cross-validated budget curve: variants of the verification sweep (docs/studies.md, verification)
-SWEEP_BUDGET, BUDGET_VARIANTS = "metrics/sweeps/verification.json", {"default": 14, "epochs_24": 24, "epochs_30": 30}
+SWEEP_BUDGET, BUDGET_VARIANTS = "verification", {"default": 14, "epochs_24": 24, "epochs_30": 30}
 # the teacher's shorter and cheaper variants against the default teacher (teacher sweep, docs/studies.md)
-SWEEP_TEACHER, TEACHER_DEFAULT = "metrics/sweeps/teacher.json", "unconcealed_colour_128"
+SWEEP_TEACHER, TEACHER_DEFAULT = "teacher", "unconcealed_colour_128"
 # the quality a budget must keep: label in TEST_METRICS -> True when higher is better
 HELD = {"verification AUC": True, "EER": False, "posture accuracy": True, "SSIM (predicted routing)": True}
 # what became of each lever bench/training_step.py measures (the numbers come from its file)
@@ -202,10 +203,9 @@ def _budget_row(d: dict, epochs: int, settings: tuple[str, ...] = ()) -> dict:
 
 def _cv_budget(root: Path) -> str:
     """Baseline identity AUC and SSIM over 5 folds at each budget the verification sweep ran."""
-    sweep = read_json(root, SWEEP_BUDGET)
     parts = []
     for variant, epochs in BUDGET_VARIANTS.items():
-        folds = value(sweep, f"variants.{variant}.models.baseline.folds", SWEEP_BUDGET)
+        folds = sweep_folds(root, SWEEP_BUDGET, variant, "baseline")
         parts.append(f"{number(folds['identity AUC']['mean'])} / {number(folds['SSIM']['mean'])} at {epochs} epochs")
     return f"baseline identity AUC / SSIM, mean of 5 folds: {', '.join(parts)}"
 
@@ -213,10 +213,9 @@ def _cv_budget(root: Path) -> str:
 def _teacher_variant(root: Path, variant: str) -> str:
     """The teacher's identity AUC, TAR@FAR 1 % and posture accuracy (5-fold means) in a teacher-sweep
     variant against the default teacher's."""
-    sweep = read_json(root, SWEEP_TEACHER)
 
     def shown(name: str) -> str:
-        folds = value(sweep, f"variants.{name}.models.teacher.folds", SWEEP_TEACHER)
+        folds = sweep_folds(root, SWEEP_TEACHER, name, "teacher")
         return "/".join(number(folds[k]["mean"]) for k in ("identity AUC", "TAR@FAR 1 %", "posture accuracy"))
 
     return f"teacher identity AUC / TAR@FAR 1 % / posture: {shown(variant)} against {shown(TEACHER_DEFAULT)}"
@@ -282,10 +281,9 @@ def levers(root: Path) -> str:
         ],
     ]
     caption = (
-        f"From `{TRAINING_STEP}`, `{BUDGET}`, `{SWEEP_BUDGET}`, `{SWEEP_TEACHER}` and `{REPRO}` "
-        f"({_machine(steps, TRAINING_STEP)}); "
-        "each measured alone on "
-        "an idle 2-core machine. Details: docs/performance.md."
+        f"From `{TRAINING_STEP}`, `{BUDGET}`, `{SWEEPS}/{SWEEP_BUDGET}.json`, `{SWEEPS}/{SWEEP_TEACHER}.json` and "
+        f"`{REPRO}` ({_machine(steps, TRAINING_STEP)}); each measured alone on an idle 2-core machine. "
+        "Details: docs/performance.md."
     )
     return markdown(["lever", "measured", "kept?"], rows, caption)
 

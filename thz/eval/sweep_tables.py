@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from thz.eval.table_parts import TableError, markdown, number, read_json, signed
+from thz.eval.table_parts import TableError, markdown, number, read_json, signed, value
 
 SWEEPS = "metrics/sweeps"
 SHOWN = ("identity AUC", "identity EER", "TAR@FAR 1 %", "rank-1", "triplet AUC", "posture accuracy", "SSIM")
@@ -33,6 +33,12 @@ def _record(root: Path, name: str) -> tuple[str, dict]:
             f"python bench/sweep.py table bench/sweeps/{name}.yaml --json {rel})"
         )
     return rel, read_json(root, rel)
+
+
+def sweep_folds(root: Path, name: str, variant: str, model: str) -> dict[str, dict[str, float]]:
+    """One variant's fold summary for one model: label -> {mean, sd}."""
+    rel, data = _record(root, name)
+    return value(data, f"variants.{variant}.models.{model}.folds", rel)
 
 
 def sweep_table(
@@ -146,16 +152,15 @@ def twin_weight_table(
         label = {"0": "0 (identity head alone)", "1e+06": "10⁶ (twin head alone)"}.get(w, w)
         cells = [cell(test[m]) for m in TWIN_WEIGHT_SHOWN] + [cell(val[m]) for m in ("identity_auc", "triplet_auc")]
         rows.append([label, *cells])
-    sweep_rel, sweep = _record(root, published[0])
-    ref = sweep["variants"][published[1]]["models"]["baseline"]["folds"]
+    ref = sweep_folds(root, *published, "baseline")
     shown = ("identity AUC", "TAR@FAR 1 %", "triplet AUC", "rank-1")
     rows.append([f"published objective (`{published[1]}`)", *(cell(ref[k]) for k in shown), "–", "–"])
     header = ["twin weight w", *TWIN_WEIGHT_SHOWN.values(), "val identity AUC", "val triplet AUC"]
     caption = (
         f"The {data['model']} of `{data['source']}` (folds {', '.join(map(str, data['folds']))}, mean ± sd over "
-        "folds), "
-        "scored at (cos_identity + w cos_twin) / (1 + w) with no retraining; test identities, then the validation "
-        f"identities a weight would be chosen on. Last row: the published objective trained here, from `{sweep_rel}`. "
+        "folds), scored at (cos_identity + w cos_twin) / (1 + w) with no retraining; test identities, then the "
+        f"validation identities a weight would be chosen on. Last row: the published objective trained here, from "
+        f"`{SWEEPS}/{published[0]}.json`. "
         f"From `{rel}` (`python bench/twin_weight.py`), {data['date']}."
     )
     return markdown(header, rows, caption)
