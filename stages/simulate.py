@@ -4,6 +4,10 @@ With data.source=simulated this renders every capture into --thz-out and --visib
 published file format. With any other source it does no work: it leaves both folders holding
 only a hidden `.skipped` note, so the stage's outputs exist and DVC stays consistent, and the
 scan stage reads data.dir instead.
+
+It replaces only folders it wrote itself (a hidden marker lists what it wrote; DVC keeps the
+outputs in place, `persist: true`), and it refuses a data.dir inside its outputs, so a user's
+images are never deleted.
 """
 
 from __future__ import annotations
@@ -15,17 +19,23 @@ from tqdm import tqdm
 from thz.cli import parse_paths, run
 from thz.config import load_config
 from thz.data.simulate import write_dataset
+from thz.data.simulate.ownership import check_not_inside, check_owned, write_marker
 from thz.files import atomic_directory
 
 
 def main(argv=None) -> None:
     args = parse_paths(argv, "--thz-out", "--visible-out", description=__doc__)
     cfg = load_config(args.params)
+    outputs = (args.thz_out, args.visible_out)
+    for out in outputs:
+        check_owned(out)
     if cfg.data.source != "simulated":
+        check_not_inside("data.dir", cfg.data.dir, outputs)
         note = f"simulation skipped: data.source={cfg.data.source}, images come from data.dir={cfg.data.dir}\n"
-        for out in (args.thz_out, args.visible_out):
+        for out in outputs:
             with atomic_directory(out) as tmp:
                 (tmp / ".skipped").write_text(note)
+                write_marker(tmp)
         print(note, end="")
         return
     start = time.perf_counter()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from thz.config import DataConfig, SimulateConfig
+from thz.data.problems import DataError
 from thz.data.scan import scan
 from thz.data.simulate import identity_name, simulate_capture, write_dataset
+from thz.data.simulate.ownership import MARKER
 from thz.data.simulate.render import Pose, rotation_matrix
 
 SMALL = SimulateConfig(identities=2, samples=1, image_size=32, visible_size=48)
@@ -63,7 +66,7 @@ def test_written_dataset_scans_cleanly_and_is_prefix_stable(tmp_path):
     write_dataset(SMALL, 0, tmp_path / "a" / "thz", tmp_path / "a" / "vis", workers=1)
     three = dataclasses.replace(SMALL, identities=3)
     write_dataset(three, 0, tmp_path / "b" / "thz", tmp_path / "b" / "vis", workers=2)
-    names = sorted(p.name for p in (tmp_path / "a" / "thz").iterdir())
+    names = sorted(p.name for p in (tmp_path / "a" / "thz").glob("*.png"))
     assert len(names) == 2 * 5 * 1 * 2 and names[0] == f"{identity_name(0)}_b1b_1.png"
     for name in names:  # identities=2 is the first two people of identities=3, byte for byte
         assert (tmp_path / "a" / "thz" / name).read_bytes() == (tmp_path / "b" / "thz" / name).read_bytes()
@@ -80,3 +83,26 @@ def test_written_dataset_scans_cleanly_and_is_prefix_stable(tmp_path):
     assert len(result.manifest) == 30 and not result.problems
     assert result.manifest.pair_exact[result.manifest.concealed].all()
     assert (result.manifest.visible != "").all()
+
+
+def test_write_dataset_refuses_a_folder_holding_images_it_did_not_write(tmp_path):
+    own = tmp_path / "thz"
+    own.mkdir()
+    (own / "alice_front_concealed_1.png").write_bytes(b"the user's image")
+    with pytest.raises(DataError, match=r"1 entries the simulate stage did not write \(alice_front"):
+        write_dataset(SMALL, 0, own, tmp_path / "visible", workers=1)
+    assert (own / "alice_front_concealed_1.png").read_bytes() == b"the user's image"
+    assert not (tmp_path / "visible").exists()
+
+
+def test_write_dataset_replaces_its_own_output_but_not_a_file_added_to_it(tmp_path):
+    thz, visible = tmp_path / "thz", tmp_path / "visible"
+    write_dataset(SMALL, 0, thz, visible, workers=1)
+    first = sorted(p.name for p in thz.iterdir())
+    assert MARKER in first and len(first) == 2 * 5 * 2 + 1
+    write_dataset(SMALL, 0, thz, visible, workers=1)  # its own folder: replaced whole
+    assert sorted(p.name for p in thz.iterdir()) == first
+    (visible / "mine.png").write_bytes(b"added by the user")
+    with pytest.raises(DataError, match="visible: holds 1 entries .*mine.png"):
+        write_dataset(SMALL, 0, thz, visible, workers=1)
+    assert (visible / "mine.png").read_bytes() == b"added by the user"

@@ -20,6 +20,7 @@ from thz.config import SimulateConfig
 from thz.data.naming import POSTURES, format_name
 from thz.data.simulate.head import sample_expression, sample_head_shape
 from thz.data.simulate.imaging import thz_return, thz_sensor, visible_image
+from thz.data.simulate.ownership import check_owned, write_marker
 from thz.data.simulate.render import Pose
 from thz.data.simulate.scene import POSTURE_ANGLES, render_capture, sample_fabric
 from thz.files import atomic_directory, save_png
@@ -84,8 +85,11 @@ def write_dataset(
     THz images are 8-bit grayscale; visible companions are RGB and share the THz file's name
     (the same stem in `visible_dir`). Each folder appears complete or not at all. Captures are
     rendered in `workers` processes (default: one per core); the result does not depend on it.
-    Returns the number of captures written.
+    Returns the number of captures written. A folder that holds anything this function did not
+    write before is refused (DataError), never replaced (thz.data.simulate.ownership).
     """
+    check_owned(thz_dir)
+    check_owned(visible_dir)
     workers = workers or os.cpu_count() or 1
     jobs = [(i, p, s) for i in range(cfg.identities) for p in range(len(POSTURES)) for s in range(1, cfg.samples + 1)]
     with atomic_directory(thz_dir) as thz_tmp, atomic_directory(visible_dir) as vis_tmp:
@@ -104,6 +108,8 @@ def write_dataset(
                     name = format_name(identity_name(i), p, concealed, s)
                     save_png(thz_tmp / name, thz_img)
                     save_png(vis_tmp / name, vis_img)
+        write_marker(thz_tmp)
+        write_marker(vis_tmp)
     return len(jobs)
 
 
