@@ -98,6 +98,41 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_config(bad)
 
 
+
+def test_a_duplicate_key_is_refused_naming_both_lines(tmp_path):
+    """PyYAML keeps the last of two equal keys (DVC's loader refuses the file): a second `data:`
+    section would silently discard the first, so the stages refuse it too."""
+    params = tmp_path / "params.yaml"
+    params.write_text("data:\n  strict: false\ntrain:\n  epochs: 3\ndata:\n  image_size: 64\n")
+    with pytest.raises(ConfigError, match=r"params.yaml: duplicate key 'data' at line 5 \(first at line 1\)"):
+        load_config(params)
+    params.write_text("train:\n  epochs: 3\n  lr: 0.01\n  epochs: 5\n")
+    with pytest.raises(ConfigError, match=r"duplicate key 'epochs' at line 4 \(first at line 2\)"):
+        load_config(params)
+
+
+def test_numbers_are_read_as_dvc_reads_them(tmp_path):
+    """YAML 1.2 (DVC's ruamel.yaml) reads 1e-4 as a number; PyYAML's YAML 1.1 as a string."""
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  lr: 1e-4\n  weight_decay: 5E-5\n  epochs: 3\nloss:\n  temperature: 1.0e-1\n")
+    cfg = load_config(params)
+    assert (cfg.train.lr, cfg.train.weight_decay, cfg.train.epochs) == (1e-4, 5e-5, 3)
+    assert cfg.loss.temperature == 0.1
+    params.write_text("train:\n  lr: .nan\n")
+    with pytest.raises(ConfigError, match=r"'train.lr' must be a finite number, got nan"):
+        load_config(params)
+
+
+def test_a_split_part_of_one_identity_is_refused_when_params_are_read():
+    """The split needs two identities per part (a negative needs another identity): the config
+    says so before any stage runs, instead of the split stage after simulate and scan."""
+    for key in ("n_val_identities", "n_test_identities"):
+        with pytest.raises(ConfigError, match=rf"'split.{key}' = 1 is out of range \[2, inf\]"):
+            config_from_dict({"split": {key: 1}})
+    with pytest.raises(ConfigError, match=r"'split.val_identities' = \['s01'\]: expected at least 2 identities"):
+        config_from_dict({"split": {"val_identities": ["s01"]}})
+    assert config_from_dict({"split": {"n_val_identities": 2, "n_test_identities": 2}}).split.n_val_identities == 2
+
 def _stage_bodies() -> dict[str, dict]:
     """dvc.yaml's stages, the body of a foreach stage in place of its template."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]

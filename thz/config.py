@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 
 class ConfigError(ValueError):
@@ -60,12 +60,16 @@ class DataConfig:
     min_pairs_per_identity: int = field(default=2, metadata=_range(1, None))
 
 
+MIN_IDENTITIES_PER_PART = 2  # train, val and test each: a negative needs another identity
+
+
 @dataclass(frozen=True)
 class SplitConfig:
     """Identity-disjoint train/val/test split, optionally K folds of test identities."""
 
-    n_val_identities: int = field(default=3, metadata=_range(1, None))
-    n_test_identities: int = field(default=3, metadata=_range(1, None))
+    # at least 2 each: a verification negative in a part needs another identity of that part
+    n_val_identities: int = field(default=3, metadata=_range(MIN_IDENTITIES_PER_PART, None))
+    n_test_identities: int = field(default=3, metadata=_range(MIN_IDENTITIES_PER_PART, None))
     val_identities: tuple[str, ...] = ()
     test_identities: tuple[str, ...] = ()
     folds: int = field(default=5, metadata=_range(1, 50))
@@ -74,6 +78,13 @@ class SplitConfig:
     run_folds: tuple[int, ...] = (0, 1, 2, 3, 4)
 
     def __post_init__(self):
+        for key in ("val_identities", "test_identities"):
+            named = getattr(self, key)
+            if 0 < len(named) < MIN_IDENTITIES_PER_PART:
+                raise ConfigError(
+                    f"'split.{key}' = {list(named)}: expected at least {MIN_IDENTITIES_PER_PART} identities "
+                    "(a verification negative needs another identity of the same part), or none"
+                )
         wrong = [k for k in self.run_folds if not 0 <= k < self.folds]
         if not self.run_folds or wrong or len(set(self.run_folds)) != len(self.run_folds):
             every = ",".join(str(k) for k in range(self.folds))
@@ -273,12 +284,42 @@ def load_config(path: str | Path = "params.yaml") -> Config:
     """Read params.yaml into a frozen Config; missing keys take the defaults above."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found (expected the project's params.yaml)") from None
+    return config_from_dict(read_yaml(text, str(path)), source=str(path))
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """Parse YAML as DVC does (YAML 1.2 numbers: `lr: 1e-4` is a number, not the string PyYAML's
+    YAML 1.1 makes of it), refusing duplicate keys, which DVC refuses and PyYAML would resolve by
+    silently keeping the last (a second `data:` section would replace the first)."""
+    import yaml  # here, not at module level: the ONNX prediction path imports this module without PyYAML
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise ConfigError(
+                        f"{source}: duplicate key '{key}' at line {line} (first at line {seen[key]}): "
+                        "YAML would keep only the last one; merge them into one"
+                    )
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+0123456789."))
+    try:
+        return yaml.load(text, Loader=StrictLoader) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return config_from_dict(raw, source=str(path))
+        raise ConfigError(f"{source}: not valid YAML: {err}") from None
+
+
+# the float forms YAML 1.2 has and PyYAML's YAML 1.1 lacks: an exponent without a dot or without a
+# sign (DVC's ruamel.yaml reads 1e-4 as 0.0001); tried after PyYAML's own int and float forms
+_YAML12_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "params") -> Config:
@@ -359,8 +400,8 @@ def _coerce(value: Any, hint: Any, dotted: str, source: str) -> Any:
             raise ConfigError(f"{source}: '{dotted}' must be an integer, got {value!r}")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{source}: '{dotted}' must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{source}: '{dotted}' must be a finite number, got {value!r}")
         return float(value)
     if hint is str:
         if isinstance(value, int | float) and not isinstance(value, bool):
