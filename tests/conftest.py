@@ -21,6 +21,20 @@ def write_png(path: Path, size: int = 16, mode: str = "L", seed: int = 0) -> Pat
     return path
 
 
+def write_png_declaring(path: Path, width: int, height: int) -> Path:
+    """A small real PNG whose header (IHDR, CRC fixed) declares width x height pixels: what a
+    decompression bomb looks like to a reader before it decodes anything."""
+    import struct
+    import zlib
+
+    data = bytearray(write_png(path, 16).read_bytes())
+    ihdr = 8 + 8  # signature, then the IHDR chunk's length and type; its data starts here
+    data[ihdr : ihdr + 8] = struct.pack(">II", width, height)
+    data[ihdr + 13 : ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[ihdr - 4 : ihdr + 13])))
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_dataset(
     root: Path,
     identities=("a", "b", "c"),

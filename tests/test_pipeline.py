@@ -121,6 +121,12 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
         [sys.executable, "-m", "thz.predict", "--onnx", "models/fold_0/student.onnx", "--verify", probe, probe], repo
     )
     assert f"score 1.0000, threshold {threshold:.4f}: same person" in verdict
+    # the checkpoint itself decides with the threshold evaluate recorded for its bytes
+    verdict = run(
+        [sys.executable, "-m", "thz.predict", "--model", "models/fold_0/student/best.pt", "--verify", probe, probe],
+        repo,
+    )
+    assert f"score 1.0000, threshold {threshold:.4f}: same person" in verdict
     _check_plots_page(repo)
     again = run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again

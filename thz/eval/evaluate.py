@@ -17,6 +17,7 @@ from thz.data.scan import read_manifest
 from thz.eval.figures import embedding_map, reconstruction_grid
 from thz.eval.predictions import predict
 from thz.eval.scoring import per_identity_table, roc_table, sample_columns, score, val_threshold
+from thz.eval.threshold_record import write_threshold_record
 from thz.files import write_csv, write_json
 from thz.losses.perceptual import PerceptualLoss, load_lpips
 from thz.metrics.grouping import group_means
@@ -29,7 +30,8 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     """Write metrics.json (the same keys for every model), the per-sample, per-identity and
     per-posture tables, the ROC and confusion tables for DVC plots, a 2-D map of the embeddings
     and a reconstruction grid per posture (PNG) into `out`; return the metrics. The decision
-    threshold comes from the validation identities. A THz-only model reads THz images only; a
+    threshold comes from the validation identities; threshold.json records it with the
+    checkpoint's MD5 for prediction. A THz-only model reads THz images only; a
     teacher also its visible ones."""
     try:
         model, model_cfg = load_model(model_path)
@@ -46,6 +48,7 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     pred = predict(model, test)
     metrics, table = score(pred, threshold, perceptual, LPIPS_MISSING, seed=cfg.seed)
     write_json(out / "metrics.json", metrics)
+    write_threshold_record(out, model_path, threshold)  # what predict decides with, for this file only
     write_csv(out / "per_sample.csv", table)
     write_csv(out / "per_identity.csv", per_identity_table(pred, table))
     write_csv(out / "per_posture.csv", group_means(table, "posture", sample_columns(table)))
