@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from thz.config import DataConfig
 from thz.data.images import file_md5
-from thz.data.naming import IMAGE_SUFFIXES, NAME_PATTERN, POSTURES, FileNameError, ParsedName, parse_name
+from thz.data.naming import IMAGE_SUFFIXES, NAME_PATTERN, POSTURES, FileNameError, ParsedName, format_name, parse_name
 from thz.data.problems import DataError, Problem
 from thz.data.triplet_csv import read_triplet_csvs
 
@@ -150,9 +150,9 @@ def build_manifest(
 
     `pairs` maps a concealed image to its unconcealed partner explicitly (triplet CSVs). For the
     others (and images that are only negatives there), the partner is the unconcealed image with
-    the same identity, posture and sample, or else the first unconcealed image of the same
-    identity and posture (`pair_exact` False). `visible` maps THz paths to visible companions
-    explicitly; otherwise companions are found in `visible_files` by the same parsed name.
+    the same identity, posture and sample, and no other (see _pair). `visible` maps THz paths to
+    visible companions explicitly; otherwise companions are found in `visible_files` by the same
+    parsed name.
     `root` and `visible_root` are the scanned folders: an identity is taken from folder names
     below them only. Raises DataError when `cfg.strict` and problems exist.
     """
@@ -262,51 +262,70 @@ def _rejected_keys(files, parsed, root) -> set[tuple]:
     return keys
 
 
+PAIRING_RULE = (
+    "a concealed image pairs only with the unconcealed image of its own capture (same identity, posture and sample)"
+)
+
+
 def _pair(parsed: dict[Path, ParsedName], explicit: dict[Path, Path] | None, rejected: set[tuple] = frozenset()):
-    """Target (unconcealed partner) per concealed image, and problems for those without one. A
-    concealed image whose own unconcealed sample was rejected gets no stand-in from another capture
-    (its pose and expression would differ: a misaligned target)."""
-    exact, by_group = {}, defaultdict(list)
+    """Target (unconcealed partner) per concealed image, and problems for those without one.
+    Pairing is exact (PAIRING_RULE), or the positive a triplet CSV names: a stand-in from another
+    capture would differ in pose and expression (a misaligned reconstruction target and a wrong
+    verification positive), so a concealed image without its partner is a problem, never paired."""
+    exact, samples = {}, defaultdict(list)
     for path, name in parsed.items():
         if not name.concealed:
             exact[name.key] = path
-            by_group[(name.identity, name.posture)].append(path)
+            samples[(name.identity, name.posture)].append(name.sample)
     targets, problems = {}, []
     for path, name in parsed.items():
         if not name.concealed:
             continue
         if explicit is not None and path in explicit:
-            partner = explicit[path]
-            p_name = parsed.get(partner)
-            if p_name is None or p_name.concealed or (p_name.identity, p_name.posture) != (name.identity, name.posture):
-                problems.append(
-                    Problem(
-                        display_path(path),
-                        "no_partner",
-                        f"its positive '{display_path(partner)}' is not a usable "
-                        f"unconcealed image of identity {name.identity}, posture {POSTURES[name.posture]}",
-                    )
-                )
-                continue
-            targets[path] = (partner, p_name.sample == name.sample)
+            target, problem = _explicit_partner(path, name, explicit[path], parsed)
         elif name.key in exact:
-            targets[path] = (exact[name.key], True)
-        elif name.key in rejected:
-            problems.append(
-                Problem(display_path(path), "no_partner", "its unconcealed image of the same sample was rejected")
-            )
-        elif by_group[(name.identity, name.posture)]:
-            targets[path] = (by_group[(name.identity, name.posture)][0], False)
+            target, problem = (exact[name.key], True), None
         else:
-            problems.append(
-                Problem(
-                    display_path(path),
-                    "no_partner",
-                    f"no unconcealed image (code n{name.posture + 1}n) of identity {name.identity} "
-                    f"in posture {POSTURES[name.posture]}",
-                )
-            )
+            target, problem = None, _missing_partner(path, name, rejected, samples[(name.identity, name.posture)])
+        if problem:
+            problems.append(problem)
+        else:
+            targets[path] = target
     return targets, problems
+
+
+def _explicit_partner(path: Path, name: ParsedName, partner: Path, parsed: dict[Path, ParsedName]):
+    """(target, exact) from a triplet CSV's positive, or a problem when it is no usable unconcealed
+    image of the same identity and posture (another sample is the CSV's own choice)."""
+    p_name = parsed.get(partner)
+    if p_name is None or p_name.concealed or (p_name.identity, p_name.posture) != (name.identity, name.posture):
+        return None, Problem(
+            display_path(path),
+            "no_partner",
+            f"its positive '{display_path(partner)}' is not a usable "
+            f"unconcealed image of identity {name.identity}, posture {POSTURES[name.posture]}",
+        )
+    return (partner, p_name.sample == name.sample), None
+
+
+def _missing_partner(path: Path, name: ParsedName, rejected: set[tuple], samples: list[str]) -> Problem:
+    """Why a concealed image has no exact partner: rejected, another sample only, or none at all."""
+    where = f"identity {name.identity} in posture {POSTURES[name.posture]}"
+    if name.key in rejected:
+        return Problem(display_path(path), "no_partner", "its unconcealed image of the same sample was rejected")
+    if samples:
+        return Problem(
+            display_path(path),
+            "no_exact_partner",
+            f"no unconcealed partner {format_name(name.identity, name.posture, False, name.sample)}: "
+            f"{PAIRING_RULE}; {where} has unconcealed sample(s) "
+            f"{', '.join(repr(s) for s in sorted(samples))} but not '{name.sample}'",
+        )
+    return Problem(
+        display_path(path),
+        "no_partner",
+        f"no unconcealed image (code n{name.posture + 1}n) of {where}",
+    )
 
 
 def _drop_small_identities(parsed: dict[Path, ParsedName], min_pairs: int):
