@@ -11,7 +11,8 @@ import pandas as pd
 import PIL.Image
 import pytest
 
-from tests.conftest import data_config, write_dataset, write_png
+from tests.conftest import data_config, write_bomb_png, write_dataset, write_png
+from thz.data.images import file_md5
 from thz.data.naming import POSTURES, format_name, parse_name
 from thz.data.problems import DataError
 from thz.data.scan import MANIFEST_COLUMNS, read_manifest, scan, summarise
@@ -227,6 +228,22 @@ def _visible_unreadable(root, vis):
     return path, "visible_unreadable", "cannot be decoded"
 
 
+def _decompression_bomb(root, vis):
+    path = write_bomb_png(root / "a_b1b_9.png")  # PIL raises DecompressionBombError, no OSError
+    return path, "too_large", "declares 100000 x 100000 pixels"
+
+
+def _bomb_warning_size(root, vis):
+    path = write_bomb_png(root / "a_b1b_9.png", 10_000, 10_000)  # over MAX_IMAGE_PIXELS: only a warning
+    return path, "too_large", "declares 10000 x 10000 pixels"
+
+
+def _visible_bomb(root, vis):
+    write_png(vis / "a_n2n_1.png", size=32, mode="RGB")
+    path = write_bomb_png(vis / "a_b2b_1.png", mode="RGB")
+    return path, "visible_too_large", "declares 100000 x 100000 pixels"
+
+
 BAD_CASES = [
     _unreadable,
     _truncated,
@@ -237,6 +254,9 @@ BAD_CASES = [
     _bad_mode,
     _duplicate,
     _visible_unreadable,
+    _decompression_bomb,
+    _bomb_warning_size,
+    _visible_bomb,
 ]
 
 
@@ -486,6 +506,7 @@ def test_read_manifest_round_trip(tmp_path):
     manifest = scan(data_config(root, vis, strict=False)).manifest
     assert set(manifest.identity) == {"007", "010", "1e5"}
     assert manifest.pair_exact.nunique() == 2 and (manifest.target == "").any()
+    assert (manifest.visible_md5 != "").all()
     csv = tmp_path / "manifest.csv"
     manifest.to_csv(csv, index=False)
     back = read_manifest(csv)
@@ -567,3 +588,23 @@ def test_data_dir_that_is_a_file_says_so(tmp_path):
     write_dataset(folder, identities=IDENTITIES)
     with pytest.raises(DataError, match=r"data.visible_dir: '.*thz.png' is a file, expected a folder"):
         scan(data_config(folder, visible_root=thz))
+
+
+# --- issue 25: nothing silently mispaired, no traceback ---------------------------------------------
+
+
+def test_manifest_records_the_md5_of_each_visible_image(tmp_path):
+    root, vis = tmp_path / "thz", tmp_path / "vis"
+    write_dataset(root, visible_root=vis)
+    (vis / "a_b1b_1.png").unlink()
+    manifest = scan(data_config(root, vis, strict=False)).manifest
+    for row in manifest.itertuples(index=False):
+        assert row.visible_md5 == (file_md5(row.visible) if row.visible else "")
+    assert (manifest.visible_md5 == "").sum() == 1
+
+
+def test_read_manifest_of_an_older_scan_says_to_rescan(tiny_folder, tmp_path):
+    csv = tmp_path / "manifest.csv"
+    scan(data_config(tiny_folder)).manifest.drop(columns="visible_md5").to_csv(csv, index=False)
+    with pytest.raises(DataError, match=r"manifest.csv: written by an older scan .*dvc repro -f scan"):
+        read_manifest(csv)

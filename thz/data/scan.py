@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from thz.config import DataConfig
-from thz.data.images import file_md5
+from thz.data.images import RESCAN, ImageTooLarge, file_md5, open_image
 from thz.data.naming import IMAGE_SUFFIXES, NAME_PATTERN, POSTURES, FileNameError, ParsedName, format_name, parse_name
 from thz.data.problems import DataError, Problem
 from thz.data.triplet_csv import read_triplet_csvs
@@ -34,6 +34,7 @@ MANIFEST_COLUMNS = (
     "pair_exact",
     "visible",
     "md5",  # of the file's bytes: training refuses an image changed since the scan
+    "visible_md5",  # of the visible companion's bytes ("" without one): checked the same way
 )
 
 
@@ -79,9 +80,11 @@ def check_image(path: Path, size: int | None, mode: str | None) -> Problem | Non
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return Problem(display_path(path), "not_image", f"not an image file (expected {'/'.join(IMAGE_SUFFIXES)})")
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             img.load()
             actual_mode, actual_size, actual_format = img.mode, img.size, img.format
+    except ImageTooLarge as err:
+        return Problem(display_path(path), "too_large", str(err))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         return Problem(display_path(path), "unreadable", f"cannot be decoded as an image ({err})")
     expected = FORMATS[path.suffix.lower()]
@@ -199,6 +202,7 @@ def build_manifest(
                 "pair_exact": bool(exact),
                 "visible": display_path(companions[path]) if path in companions else "",
                 "md5": file_md5(path),
+                "visible_md5": file_md5(companions[path]) if path in companions else "",
             }
         )
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
@@ -364,9 +368,11 @@ def summarise(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest or per-image table back with the column types the scanner wrote."""
-    text_columns = {c: str for c in ("path", "identity", "posture_name", "sample", "target", "visible", "md5")}
-    frame = pd.read_csv(path, dtype=text_columns, keep_default_na=False)
+    text = ("path", "identity", "posture_name", "sample", "target", "visible", "md5", "visible_md5")
+    frame = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False)
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
+    if missing == ["visible_md5"]:
+        raise DataError(f"{path}: written by an older scan (no visible_md5 column); {RESCAN}")
     if missing:
         raise DataError(f"{path}: not a manifest, missing column(s) {', '.join(missing)}")
     for column in ("concealed", "pair_exact"):
