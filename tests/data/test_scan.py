@@ -12,10 +12,11 @@ import PIL.Image
 import pytest
 
 from tests.conftest import data_config, write_bomb_png, write_dataset, write_png
+from thz.config import ConfigError
 from thz.data.images import file_md5
 from thz.data.naming import POSTURES, format_name, parse_name
 from thz.data.problems import DataError
-from thz.data.scan import MANIFEST_COLUMNS, read_manifest, scan, summarise
+from thz.data.scan import MANIFEST_COLUMNS, data_counts, read_manifest, scan, summarise
 
 IDENTITIES = ("a", "b", "c")
 N_IMAGES = len(IDENTITIES) * len(POSTURES) * 2 * 2  # identities x postures x samples x (concealed, unconcealed)
@@ -244,6 +245,17 @@ def _visible_bomb(root, vis):
     return path, "visible_too_large", "declares 100000 x 100000 pixels"
 
 
+def _folder_named_like_image(root, vis):
+    path = root / "a_b1b_9.png"
+    path.mkdir()  # once skipped silently
+    return path, "not_image", "a folder named like an image"
+
+
+def _identity_folder_differs(root, vis):
+    path = write_png(root / "b" / "unit1" / "a_b1b_9.png")  # once silently taken as identity a
+    return path, "bad_name", "identity 'a' in the file name but 'b' in the folder two levels up"
+
+
 BAD_CASES = [
     _unreadable,
     _truncated,
@@ -257,6 +269,8 @@ BAD_CASES = [
     _decompression_bomb,
     _bomb_warning_size,
     _visible_bomb,
+    _folder_named_like_image,
+    _identity_folder_differs,
 ]
 
 
@@ -608,3 +622,27 @@ def test_read_manifest_of_an_older_scan_says_to_rescan(tiny_folder, tmp_path):
     scan(data_config(tiny_folder)).manifest.drop(columns="visible_md5").to_csv(csv, index=False)
     with pytest.raises(DataError, match=r"manifest.csv: written by an older scan .*dvc repro -f scan"):
         read_manifest(csv)
+
+
+def test_a_link_to_the_parent_folder_counts_what_it_pulls_in_as_outside(tmp_path):
+    own = tmp_path / "own"
+    write_dataset(own / "thz")
+    neighbours = write_dataset(own / "other", identities=("z",), nested=True)
+    (own / "thz" / "up").symlink_to(own, target_is_directory=True)
+    cfg = data_config(own / "thz")
+    result = scan(cfg)
+    assert len(result.manifest) == N_IMAGES + len(neighbours)  # the link is followed, as documented
+    assert data_counts(result.manifest, result.problems, cfg)["outside_data_dir"] == len(neighbours)
+
+
+@pytest.mark.parametrize("where", ["same", "visible_inside", "thz_inside"])
+def test_visible_dir_overlapping_data_dir_is_refused_naming_both_keys(tmp_path, where):
+    thz = {"same": tmp_path / "data", "visible_inside": tmp_path / "data", "thz_inside": tmp_path / "data" / "thz"}
+    vis = {"same": tmp_path / "data", "visible_inside": tmp_path / "data" / "vis", "thz_inside": tmp_path / "data"}
+    write_dataset(thz[where])
+    vis[where].mkdir(exist_ok=True)
+    with pytest.raises(ConfigError) as info:
+        scan(data_config(thz[where], vis[where]))
+    message = str(info.value)
+    assert f"data.visible_dir ('{vis[where]}') and data.dir ('{thz[where]}') overlap" in message
+    assert "THz images would be taken for visible ones" in message

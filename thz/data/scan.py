@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import UnidentifiedImageError
 
-from thz.config import DataConfig
+from thz.config import ConfigError, DataConfig
 from thz.data.images import RESCAN, ImageTooLarge, file_md5, open_image
 from thz.data.naming import IMAGE_SUFFIXES, NAME_PATTERN, POSTURES, FileNameError, ParsedName, format_name, parse_name
 from thz.data.problems import DataError, Problem
@@ -54,9 +54,11 @@ def display_path(path: Path) -> str:
 
 
 def list_files(root: Path) -> list[Path]:
-    """Every file below `root`, sorted, skipping hidden files and folders (.DS_Store, .git, ...).
-    Folders that are symbolic links are followed (a data set assembled from several disks), each
-    real folder once, so a link back to a folder already listed cannot loop."""
+    """Every file below `root`, sorted, skipping hidden files and folders (.DS_Store, .git, ...),
+    plus every folder named like an image (`a_b1b_1.png/`), so the check names it instead of the
+    image silently missing. Folders that are symbolic links are followed (a data set assembled
+    from several disks), each real folder once, so a link back to a folder already listed cannot
+    loop (what a link pulls in from outside data.dir is counted: see data_counts)."""
     found, seen = [], set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -65,7 +67,8 @@ def list_files(root: Path) -> list[Path]:
             continue
         seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+        like_images = [d for d in dirnames if Path(d).suffix.lower() in IMAGE_SUFFIXES]
+        found += [Path(dirpath) / f for f in sorted(like_images + filenames) if not f.startswith(".")]
     return found
 
 
@@ -75,6 +78,8 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif"
 
 def check_image(path: Path, size: int | None, mode: str | None) -> Problem | None:
     """Decode the file fully; with `size`/`mode`, also require that geometry and pixel format."""
+    if path.is_dir():
+        return Problem(display_path(path), "not_image", "a folder named like an image (expected an image file)")
     if not path.is_file():
         return Problem(display_path(path), "missing_file", "file does not exist")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -110,6 +115,8 @@ def scan(cfg: DataConfig) -> ScanResult:
     """Scan the configured source (`data.source`) and check it; see build_manifest."""
     root = _folder(cfg.dir, "data.dir", f" (data.source={cfg.source})")
     visible_root = _folder(cfg.visible_dir, "data.visible_dir") if cfg.visible_dir else None
+    if visible_root:
+        _separate_folders(cfg)
     if cfg.source == "triplets":
         files, pairs, visible = read_triplet_csvs(root)
     else:
@@ -129,6 +136,16 @@ def scan(cfg: DataConfig) -> ScanResult:
         root=None if cfg.source == "triplets" else root,
         visible_root=visible_root,
     )
+
+
+def _separate_folders(cfg: DataConfig) -> None:
+    """data.visible_dir and data.dir must not overlap: THz images would be taken as visible ones."""
+    thz, visible = os.path.realpath(cfg.dir), os.path.realpath(cfg.visible_dir)
+    if os.path.commonpath([thz, visible]) in (thz, visible):
+        raise ConfigError(
+            f"data.visible_dir ('{cfg.visible_dir}') and data.dir ('{cfg.dir}') overlap (the same folder, "
+            "or one inside the other): THz images would be taken for visible ones; expected two separate folders"
+        )
 
 
 def _folder(value: str, key: str, context: str = "") -> Path:
@@ -382,11 +399,12 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 def data_counts(manifest: pd.DataFrame, problems: list[Problem], cfg: DataConfig) -> dict[str, int]:
     """What the scan found, for metrics/data.json (`dvc metrics diff` shows a data change).
-    `outside_data_dir`: THz images not below data.dir (triplet CSVs may name them: allowed, but
-    DVC does not see them change, so it is said)."""
+    `outside_data_dir`: THz images not below data.dir (triplet CSVs may name them, a folder link
+    may pull them in: allowed, but DVC does not see them change, so it is said). Real paths are
+    compared, so a link inside data.dir to its parent cannot pass the neighbours off as inside."""
     concealed = manifest.concealed.astype(bool)
-    root = os.path.abspath(cfg.dir)
-    outside = [p for p in manifest.path if os.path.commonpath([root, os.path.abspath(p)]) != root]
+    root = os.path.realpath(cfg.dir)
+    outside = [p for p in manifest.path if os.path.commonpath([root, os.path.realpath(p)]) != root]
     return {
         "images": int(len(manifest)),
         "concealed": int(concealed.sum()),
@@ -397,6 +415,16 @@ def data_counts(manifest: pd.DataFrame, problems: list[Problem], cfg: DataConfig
         "problems": int(len(problems)),
         "outside_data_dir": len(outside),
     }
+
+
+def require_images(manifest: pd.DataFrame, problems: list[Problem], cfg: DataConfig, listed_in: Path) -> None:
+    """A lenient scan that skipped every image must still stop: an empty manifest would only fail
+    later, far from the cause. Raises DataError naming data.dir and the problems file."""
+    if manifest.empty:
+        raise DataError(
+            f"data.dir: no usable image left in '{cfg.dir}': data.strict is false and every image was "
+            f"skipped ({len(problems)} problem(s), listed in {listed_in})"
+        )
 
 
 def report_problems(problems: list[Problem], listed_in: Path, shown: int = 20) -> None:
