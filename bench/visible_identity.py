@@ -31,8 +31,8 @@ from thz.files import write_json  # noqa: E402
 BINS = 16
 
 
-def histogram(path: str) -> np.ndarray:
-    image = read_rgb_uint8(path).astype(float) / 255.0
+def histogram(path: str, md5: str) -> np.ndarray:
+    image = read_rgb_uint8(path, md5=md5).astype(float) / 255.0  # refused if changed since the scan
     h = np.concatenate([np.histogram(image[..., c], bins=BINS, range=(0.0, 1.0))[0] for c in range(3)]).astype(float)
     return h / np.linalg.norm(h)
 
@@ -50,8 +50,8 @@ def fold_aucs(images_csv: Path) -> dict[str, float]:
     images = read_manifest(images_csv)
     test = images[images.split == "test"]
     concealed, unconcealed = test[test.concealed], test[~test.concealed]
-    c = np.stack([histogram(p) for p in concealed.visible])
-    u = np.stack([histogram(p) for p in unconcealed.visible])
+    c = np.stack([histogram(p, m) for p, m in zip(concealed.visible, concealed.visible_md5, strict=True)])
+    u = np.stack([histogram(p, m) for p, m in zip(unconcealed.visible, unconcealed.visible_md5, strict=True)])
     return {
         "concealed_vs_unconcealed": pair_auc(c, concealed.identity, u, unconcealed.identity, same_set=False),
         "concealed_vs_concealed": pair_auc(c, concealed.identity, c, concealed.identity, same_set=True),

@@ -13,7 +13,7 @@ from thz.files import write_json
 def main(argv=None) -> None:
     args = parse_paths(argv, "--images", "--metrics", description=__doc__)
     cfg = load_config(args.params)
-    result = pixel_baseline(read_manifest(args.images), cfg.seed)
+    result = pixel_baseline(read_manifest(args.images), cfg.seed, cfg.data.image_size)
     write_json(args.metrics, result)
     v, p = result["verification"], result["posture"]
     print(

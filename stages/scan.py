@@ -2,7 +2,8 @@
 
 Writes one row per usable THz image (--manifest), counts per identity x posture (--summary),
 every problem found (--problems), a contact sheet (--sheet) and counts for DVC (--metrics).
-With data.strict=true any problem stops the stage with the full list.
+With data.strict=true any problem stops the stage with the full list; with false, the stage still
+stops when no usable image is left.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pandas as pd
 from thz.cli import parse_paths, run
 from thz.config import load_config
 from thz.data.contact_sheet import contact_sheet
-from thz.data.scan import data_counts, report_problems, scan, summarise
+from thz.data.scan import data_counts, report_problems, require_images, scan, summarise
 from thz.files import write_csv, write_json
 
 
@@ -22,9 +23,10 @@ def main(argv=None) -> None:
     result = scan(cfg.data)
     manifest, problems = result.manifest, result.problems
     report_problems(problems, args.problems)
+    write_csv(args.problems, pd.DataFrame([vars(p) for p in problems], columns=["path", "kind", "message"]))
+    require_images(manifest, problems, cfg.data, args.problems)
     write_csv(args.manifest, manifest)
     write_csv(args.summary, summarise(manifest))
-    write_csv(args.problems, pd.DataFrame([vars(p) for p in problems], columns=["path", "kind", "message"]))
     contact_sheet(manifest, args.sheet)
     counts = data_counts(manifest, problems, cfg.data)
     write_json(args.metrics, counts)

@@ -21,16 +21,16 @@ def write_png(path: Path, size: int = 16, mode: str = "L", seed: int = 0) -> Pat
     return path
 
 
-def write_png_declaring(path: Path, width: int, height: int) -> Path:
-    """A small real PNG whose header (IHDR, CRC fixed) declares width x height pixels: what a
-    decompression bomb looks like to a reader before it decodes anything."""
+def write_bomb_png(path: Path, width: int = 100_000, height: int = 100_000, mode: str = "L") -> Path:
+    """A real PNG whose IHDR header is patched to declare width x height pixels (CRC fixed), as a
+    decompression bomb does: PIL refuses it at open with DecompressionBombError, no OSError."""
     import struct
     import zlib
 
-    data = bytearray(write_png(path, 16).read_bytes())
-    ihdr = 8 + 8  # signature, then the IHDR chunk's length and type; its data starts here
-    data[ihdr : ihdr + 8] = struct.pack(">II", width, height)
-    data[ihdr + 13 : ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[ihdr - 4 : ihdr + 13])))
+    data = bytearray(write_png(path, mode=mode).read_bytes())
+    assert data[12:16] == b"IHDR"  # after the 8-byte signature and the chunk's length
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
     path.write_bytes(bytes(data))
     return path
 

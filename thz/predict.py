@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from thz.cli import run
 from thz.config import ConfigError
+from thz.data.images import ImageTooLarge, open_image
 from thz.data.naming import POSTURES
 from thz.data.problems import DataError
 from thz.files import atomic_path, save_png
@@ -35,10 +35,7 @@ def read_thz_image(path: Path, size: int) -> np.ndarray:
     """(1, 1, size, size) float32 in [0, 1] from an 8-bit grayscale PNG of exactly size x size, or
     a DataError naming the file and what was expected."""
     try:
-        with warnings.catch_warnings():  # a header declaring a huge image: refused before decoding
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-        with img:
+        with open_image(path) as img:  # a header declaring a huge image: refused before decoding
             mode, shape = img.mode, img.size
             if mode != "L":
                 raise DataError(f"{path}: expected an 8-bit grayscale (mode L) THz image, got mode {mode}")
@@ -50,7 +47,7 @@ def read_thz_image(path: Path, size: int) -> np.ndarray:
             array = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except ImageTooLarge as err:
         raise DataError(f"{path}: not a THz image of {size}x{size} pixels: {err}") from None
     except (UnidentifiedImageError, OSError) as err:
         raise DataError(f"{path}: not a readable image ({err})") from None

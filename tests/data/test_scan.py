@@ -11,10 +11,12 @@ import pandas as pd
 import PIL.Image
 import pytest
 
-from tests.conftest import data_config, write_dataset, write_png
+from tests.conftest import data_config, write_bomb_png, write_dataset, write_png
+from thz.config import ConfigError
+from thz.data.images import file_md5
 from thz.data.naming import POSTURES, format_name, parse_name
 from thz.data.problems import DataError
-from thz.data.scan import MANIFEST_COLUMNS, read_manifest, scan, summarise
+from thz.data.scan import MANIFEST_COLUMNS, data_counts, read_manifest, scan, summarise
 
 IDENTITIES = ("a", "b", "c")
 N_IMAGES = len(IDENTITIES) * len(POSTURES) * 2 * 2  # identities x postures x samples x (concealed, unconcealed)
@@ -227,6 +229,33 @@ def _visible_unreadable(root, vis):
     return path, "visible_unreadable", "cannot be decoded"
 
 
+def _decompression_bomb(root, vis):
+    path = write_bomb_png(root / "a_b1b_9.png")  # PIL raises DecompressionBombError, no OSError
+    return path, "too_large", "declares 100000 x 100000 pixels"
+
+
+def _bomb_warning_size(root, vis):
+    path = write_bomb_png(root / "a_b1b_9.png", 10_000, 10_000)  # over MAX_IMAGE_PIXELS: only a warning
+    return path, "too_large", "declares 10000 x 10000 pixels"
+
+
+def _visible_bomb(root, vis):
+    write_png(vis / "a_n2n_1.png", size=32, mode="RGB")
+    path = write_bomb_png(vis / "a_b2b_1.png", mode="RGB")
+    return path, "visible_too_large", "declares 100000 x 100000 pixels"
+
+
+def _folder_named_like_image(root, vis):
+    path = root / "a_b1b_9.png"
+    path.mkdir()  # once skipped silently
+    return path, "not_image", "a folder named like an image"
+
+
+def _identity_folder_differs(root, vis):
+    path = write_png(root / "b" / "unit1" / "a_b1b_9.png")  # once silently taken as identity a
+    return path, "bad_name", "identity 'a' in the file name but 'b' in the folder two levels up"
+
+
 BAD_CASES = [
     _unreadable,
     _truncated,
@@ -237,6 +266,11 @@ BAD_CASES = [
     _bad_mode,
     _duplicate,
     _visible_unreadable,
+    _decompression_bomb,
+    _bomb_warning_size,
+    _visible_bomb,
+    _folder_named_like_image,
+    _identity_folder_differs,
 ]
 
 
@@ -317,17 +351,46 @@ def test_concealed_without_partner_lenient(tiny_folder):
     _check_pairs(result.manifest)
 
 
-@pytest.mark.parametrize("strict", [True, False])
-def test_missing_exact_partner_falls_back_to_same_posture(tiny_folder, strict):
+def test_missing_exact_partner_strict_names_the_file_and_the_rule(tiny_folder):
     _drop_unconcealed(tiny_folder, "a", 1, samples=(2,))
-    result = scan(data_config(tiny_folder, strict=strict))
-    assert result.problems == []
-    manifest = result.manifest.set_index(result.manifest.path.map(lambda p: Path(p).name))
-    row = manifest.loc["a_b2b_2.png"]
-    assert not row.pair_exact
-    assert Path(row.target).name == "a_n2n_1.png"
-    assert manifest.loc["a_b2b_1.png"].pair_exact
-    assert len(manifest) == N_IMAGES - 1
+    with pytest.raises(DataError) as info:
+        scan(data_config(tiny_folder, strict=True))
+    assert [(Path(p.path).name, p.kind) for p in info.value.problems] == [("a_b2b_2.png", "no_exact_partner")]
+    message = str(info.value)
+    assert "no unconcealed partner a_n2n_2.png" in message
+    assert "pairs only with the unconcealed image of its own capture (same identity, posture and sample)" in message
+    assert "identity a in posture left has unconcealed sample(s) '1' but not '2'" in message
+
+
+def test_missing_exact_partner_lenient_skips_and_counts_it(tiny_folder):
+    _drop_unconcealed(tiny_folder, "a", 1, samples=(2,))
+    result = scan(data_config(tiny_folder, strict=False))
+    assert [p.kind for p in result.problems] == ["no_exact_partner"]
+    assert _names(result.manifest) == _all_tiny_names() - {"a_b2b_2.png", "a_n2n_2.png"}
+    _check_pairs(result.manifest)  # every remaining pair is exact: no stand-in from sample 1
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_zero_padded_concealed_samples_are_never_paired_with_other_samples(tmp_path, strict):
+    """`_01`, `_02` against `_1`, `_2`: once silently paired with sample 1, now each is named."""
+    root = tmp_path / "thz"
+    for ident in IDENTITIES:
+        for s in ("1", "2"):
+            write_png(root / format_name(ident, 0, False, s), seed=int(s))
+            write_png(root / format_name(ident, 0, True, "0" + s), seed=int(s))
+    if strict:
+        with pytest.raises(DataError) as info:
+            scan(data_config(root, strict=True, min_pairs_per_identity=1))
+        problems = info.value.problems
+    else:
+        result = scan(data_config(root, strict=False, min_pairs_per_identity=1))
+        problems = result.problems
+        assert not result.manifest.concealed.any()
+    mispaired = [p for p in problems if p.kind == "no_exact_partner"]
+    assert sorted(Path(p.path).name for p in mispaired) == sorted(
+        format_name(i, 0, True, s) for i in IDENTITIES for s in ("01", "02")
+    )
+    assert "has unconcealed sample(s) '1', '2' but not '01'" in str(mispaired[0])
 
 
 def test_identity_with_too_few_pairs_strict(tiny_folder):
@@ -418,10 +481,10 @@ def test_flat_name_without_identity_is_a_bad_name(tmp_path):
 
 
 def test_summarise_counts_match_a_hand_count(tiny_folder):
-    _drop_unconcealed(tiny_folder, "a", 0, samples=(2,))  # a/front: 2 concealed, 1 unconcealed, 1 exact
-    write_png(tiny_folder / "b_b3b_3.png")  # b/right: 3 concealed, 2 unconcealed, 2 exact
+    _drop_unconcealed(tiny_folder, "a", 0, samples=(2,))  # a/front: a_b1b_2 unpaired, 1, 1, 1 exact
+    write_png(tiny_folder / "b_b3b_3.png")  # unpaired: skipped (data.strict false)
     write_png(tiny_folder / "c_n5n_7.png")  # c/down: 2 concealed, 3 unconcealed, 2 exact
-    manifest = scan(data_config(tiny_folder)).manifest
+    manifest = scan(data_config(tiny_folder, strict=False)).manifest
     summary = summarise(manifest)
     assert list(summary.columns) == ["identity", "posture_name", "concealed", "unconcealed", "exact_pairs"]
     assert len(summary) == len(IDENTITIES) * len(POSTURES)
@@ -431,7 +494,7 @@ def test_summarise_counts_match_a_hand_count(tiny_folder):
     cells = {(r.identity, r.posture_name): (r.concealed, r.unconcealed, r.exact_pairs) for r in summary.itertuples()}
     for ident in IDENTITIES:
         for posture in POSTURES:
-            expected = {("a", "front"): (2, 1, 1), ("b", "right"): (3, 2, 2), ("c", "down"): (2, 3, 2)}
+            expected = {("a", "front"): (1, 1, 1), ("c", "down"): (2, 3, 2)}
             assert cells[(ident, posture)] == expected.get((ident, posture), (2, 2, 2))
     assert summary.concealed.sum() == manifest.concealed.sum()
     assert summary.unconcealed.sum() == (~manifest.concealed).sum()
@@ -453,10 +516,11 @@ def test_read_manifest_round_trip(tmp_path):
                     name = format_name(ident, posture, concealed, sample)
                     write_png(root / name)
                     write_png(vis / name, size=32, mode="RGB")
-    (root / "007_n2n_2.png").unlink()  # one inexact pair, so pair_exact holds both values
-    manifest = scan(data_config(root, vis)).manifest
+    (root / "007_n2n_2.png").unlink()  # its concealed image is skipped (data.strict false)
+    manifest = scan(data_config(root, vis, strict=False)).manifest
     assert set(manifest.identity) == {"007", "010", "1e5"}
     assert manifest.pair_exact.nunique() == 2 and (manifest.target == "").any()
+    assert (manifest.visible_md5 != "").all()
     csv = tmp_path / "manifest.csv"
     manifest.to_csv(csv, index=False)
     back = read_manifest(csv)
@@ -538,3 +602,47 @@ def test_data_dir_that_is_a_file_says_so(tmp_path):
     write_dataset(folder, identities=IDENTITIES)
     with pytest.raises(DataError, match=r"data.visible_dir: '.*thz.png' is a file, expected a folder"):
         scan(data_config(folder, visible_root=thz))
+
+
+# --- issue 25: nothing silently mispaired, no traceback ---------------------------------------------
+
+
+def test_manifest_records_the_md5_of_each_visible_image(tmp_path):
+    root, vis = tmp_path / "thz", tmp_path / "vis"
+    write_dataset(root, visible_root=vis)
+    (vis / "a_b1b_1.png").unlink()
+    manifest = scan(data_config(root, vis, strict=False)).manifest
+    for row in manifest.itertuples(index=False):
+        assert row.visible_md5 == (file_md5(row.visible) if row.visible else "")
+    assert (manifest.visible_md5 == "").sum() == 1
+
+
+def test_read_manifest_of_an_older_scan_says_to_rescan(tiny_folder, tmp_path):
+    csv = tmp_path / "manifest.csv"
+    scan(data_config(tiny_folder)).manifest.drop(columns="visible_md5").to_csv(csv, index=False)
+    with pytest.raises(DataError, match=r"manifest.csv: written by an older scan .*dvc repro -f scan"):
+        read_manifest(csv)
+
+
+def test_a_link_to_the_parent_folder_counts_what_it_pulls_in_as_outside(tmp_path):
+    own = tmp_path / "own"
+    write_dataset(own / "thz")
+    neighbours = write_dataset(own / "other", identities=("z",), nested=True)
+    (own / "thz" / "up").symlink_to(own, target_is_directory=True)
+    cfg = data_config(own / "thz")
+    result = scan(cfg)
+    assert len(result.manifest) == N_IMAGES + len(neighbours)  # the link is followed, as documented
+    assert data_counts(result.manifest, result.problems, cfg)["outside_data_dir"] == len(neighbours)
+
+
+@pytest.mark.parametrize("where", ["same", "visible_inside", "thz_inside"])
+def test_visible_dir_overlapping_data_dir_is_refused_naming_both_keys(tmp_path, where):
+    thz = {"same": tmp_path / "data", "visible_inside": tmp_path / "data", "thz_inside": tmp_path / "data" / "thz"}
+    vis = {"same": tmp_path / "data", "visible_inside": tmp_path / "data" / "vis", "thz_inside": tmp_path / "data"}
+    write_dataset(thz[where])
+    vis[where].mkdir(exist_ok=True)
+    with pytest.raises(ConfigError) as info:
+        scan(data_config(thz[where], vis[where]))
+    message = str(info.value)
+    assert f"data.visible_dir ('{vis[where]}') and data.dir ('{thz[where]}') overlap" in message
+    assert "THz images would be taken for visible ones" in message

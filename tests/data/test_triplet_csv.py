@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import data_config, write_dataset, write_png
-from thz.data.naming import format_name, parse_name
+from thz.data.naming import format_name
 from thz.data.problems import DataError
 from thz.data.scan import MANIFEST_COLUMNS, data_counts, scan
 from thz.data.triplet_csv import TRIPLET_COLUMNS, VISIBLE_COLUMNS
@@ -338,19 +338,21 @@ def test_same_positive_spelled_two_ways_is_no_contradiction(images, tmp_path):
     assert scan(_triplets_cfg(csv_dir, strict=True)).problems == []
 
 
-def test_image_that_is_only_a_negative_is_paired_by_name(images, tmp_path):
-    # drop the rows anchored on one concealed image: it then appears only as somebody's negative
+def test_image_that_is_only_a_negative_needs_its_exact_partner(images, tmp_path):
+    # drop the rows anchored on one concealed image: it then appears only as somebody's negative,
+    # and its own unconcealed sample was only in the dropped rows
     names = _triplet_names()
     lone = names[0][2]
     rows = _rows([r for r in names if r[0] != lone], lambda n: str(images / n))
     _write_csv(tmp_path / "csv" / "t.csv", rows)
-    result = scan(_triplets_cfg(tmp_path / "csv"))
-    assert result.problems == []
-    row = _by_name(result.manifest).loc[lone]
-    target, source = parse_name(row.target), parse_name(lone)
-    # its own unconcealed sample was only in the dropped rows: the fallback takes another sample
-    assert (target.identity, target.posture) == (source.identity, source.posture) and not target.concealed
-    assert row.pair_exact == (target.sample == source.sample)
+    with pytest.raises(DataError) as info:
+        scan(_triplets_cfg(tmp_path / "csv"))
+    assert [(Path(p.path).name, p.kind) for p in info.value.problems] == [(lone, "no_exact_partner")]
+    result = scan(_triplets_cfg(tmp_path / "csv", strict=False))
+    assert [p.kind for p in result.problems] == ["no_exact_partner"]
+    assert lone not in _by_name(result.manifest).index  # never paired with another sample
+    concealed = result.manifest[result.manifest.concealed]
+    assert concealed.pair_exact.all()
 
 
 def test_empty_required_cell_names_csv_line_and_column(images, tmp_path):

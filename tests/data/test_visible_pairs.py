@@ -10,7 +10,7 @@ import PIL.Image
 import pytest
 import torch
 
-from tests.conftest import data_config, write_dataset
+from tests.conftest import data_config, write_dataset, write_png
 from thz.data.augment import PROFILES, AugmentProfile, augment_pair_batch
 from thz.data.dataset import VisibleFormat, load_pairs
 from thz.data.naming import format_name
@@ -92,6 +92,24 @@ def test_no_visible_images_at_all_points_to_the_thz_only_part(folders):
     for strict in (True, False):
         with pytest.raises(DataError, match="dvc repro train_baseline"):
             load_pairs(images, "train", 32, visible=VisibleFormat(), strict=strict)
+
+
+@pytest.mark.parametrize("how", ["deleted", "changed"])
+def test_a_visible_image_deleted_or_changed_after_the_scan_is_named(folders, how):
+    """Once a FileNotFoundError traceback at teacher training (deleted), or silently read (changed)."""
+    thz, visible = folders
+    images = _images(thz, visible)
+    victim = visible / format_name("b", 3, False, 2)  # an unconcealed target's companion
+    if how == "deleted":
+        victim.unlink()
+        expected = "file not found since the scan"
+    else:
+        write_png(victim, 64, mode="RGB", seed=99)  # same size and mode, other pixels
+        expected = r"changed since the scan \(its bytes differ from the manifest's md5\)"
+    for colour in (False, True):
+        with pytest.raises(DataError, match=rf"{victim.name}: {expected}; re-run the scan: dvc repro -f scan"):
+            load_pairs(images, "train", 32, visible=VisibleFormat(colour=colour), strict=True)
+    load_pairs(images, "val", 32, visible=VisibleFormat(), strict=True)  # other parts are untouched
 
 
 def test_visible_images_follow_the_thz_geometry_but_get_no_thz_noise():

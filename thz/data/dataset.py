@@ -87,6 +87,7 @@ def load_pairs(
     identities = tuple(sorted(rows.identity.unique()))
     lookup = {name: i for i, name in enumerate(identities)}
     md5 = dict(zip(images.path, images.md5, strict=True))
+    visible_md5 = _visible_md5(images) if visible else {}
     return PairSet(
         inputs=_decode_thz(rows.path, image_size, md5),
         targets=_decode_thz(rows.target, image_size, md5),
@@ -94,8 +95,8 @@ def load_pairs(
         posture=torch.tensor(rows.posture.to_numpy(np.int64)),
         identities=identities,
         paths=tuple(rows.path),
-        visible_inputs=_decode(rows.visible, image_size, visible) if visible else None,
-        visible_targets=_decode(rows.visible_target, image_size, visible) if visible else None,
+        visible_inputs=_decode(rows.visible, image_size, visible, visible_md5) if visible else None,
+        visible_targets=_decode(rows.visible_target, image_size, visible, visible_md5) if visible else None,
     )
 
 
@@ -125,13 +126,19 @@ def _with_visible(images: pd.DataFrame, rows: pd.DataFrame, part: str, strict: b
     return rows.drop(missing.index)
 
 
-def _decode(paths, image_size: int, fmt: VisibleFormat) -> torch.Tensor:
-    """Visible images, (N, C, s*H, s*W) uint8: grayscale or RGB, resized to `fmt.scale` x the THz size."""
+def _visible_md5(images: pd.DataFrame) -> dict[str, str]:
+    """The scan's MD5 of each visible image, so one changed or deleted since is refused by name."""
+    return {vis: md5 for vis, md5 in zip(images.visible, images.visible_md5, strict=True) if vis}
+
+
+def _decode(paths, image_size: int, fmt: VisibleFormat, md5: dict[str, str]) -> torch.Tensor:
+    """Visible images, (N, C, s*H, s*W) uint8: grayscale or RGB, resized to `fmt.scale` x the THz
+    size, each checked against the scan's `md5`."""
     size = image_size * fmt.scale
+    read = read_rgb_uint8 if fmt.colour else read_gray_uint8
+    arrays = np.stack([read(path, size, md5[path]) for path in paths])
     if fmt.colour:
-        arrays = np.stack([read_rgb_uint8(path, size) for path in paths])
         return torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()  # (N, H, W, 3) -> (N, 3, H, W)
-    arrays = np.stack([read_gray_uint8(path, size) for path in paths])
     return torch.from_numpy(arrays)[:, None]  # (N, H, W) -> (N, 1, H, W)
 
 

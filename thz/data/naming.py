@@ -55,9 +55,11 @@ def parse_name(path: str | PurePath, root: str | PurePath | None = None) -> Pars
     """Parse identity, posture, concealment and sample from an image path.
 
     Flat: `s03_b2b_4.png`. Nested (published): `s03/unit1/s03_b2b_4.png` or `s03/unit1/b2b_4.png`.
-    The identity in the file name wins; without one, the folder two levels up is the identity, as
-    in the published loader. With `root`, only folders below it count, so a flat data folder
-    never lends its parent's name as an identity. Raises FileNameError with the expected pattern.
+    Without an identity in the file name, the folder two levels up is the identity, as in the
+    published loader. With `root`, only folders below it count, so a flat data folder never lends
+    its parent's name as an identity, and such an identity folder must agree with an identity in
+    the file name (`s03/unit1/s04_b2b_4.png` is refused: which person is it?). Raises
+    FileNameError with the expected pattern.
     """
     path = PurePath(path)
     folders = path.relative_to(root).parts if root is not None else path.parts
@@ -80,6 +82,11 @@ def parse_name(path: str | PurePath, root: str | PurePath | None = None) -> Pars
         )
     if not _IDENTITY.match(identity):
         raise FileNameError(f"'{path.name}': identity '{identity}' must be letters, digits, '_' or '-'")
+    if root is not None and folder_identity not in (None, identity):
+        raise FileNameError(
+            f"'{path.name}': identity '{identity}' in the file name but '{folder_identity}' in the folder two levels "
+            f"up (nested layout <identity>/<unit>/<file>: the identity folder and the name must agree)"
+        )
     match = _CODE.match(tokens[-2])
     digit = match.group(1) or match.group(2)
     return ParsedName(identity=identity, posture=int(digit) - 1, concealed=bool(match.group(1)), sample=sample)

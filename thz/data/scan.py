@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
-from thz.config import DataConfig
-from thz.data.images import file_md5
-from thz.data.naming import IMAGE_SUFFIXES, NAME_PATTERN, POSTURES, FileNameError, ParsedName, parse_name
+from thz.config import ConfigError, DataConfig
+from thz.data.images import RESCAN, ImageTooLarge, file_md5, open_image
+from thz.data.naming import IMAGE_SUFFIXES, NAME_PATTERN, POSTURES, FileNameError, ParsedName, format_name, parse_name
 from thz.data.problems import DataError, Problem
 from thz.data.triplet_csv import read_triplet_csvs
 
@@ -34,6 +34,7 @@ MANIFEST_COLUMNS = (
     "pair_exact",
     "visible",
     "md5",  # of the file's bytes: training refuses an image changed since the scan
+    "visible_md5",  # of the visible companion's bytes ("" without one): checked the same way
 )
 
 
@@ -53,9 +54,11 @@ def display_path(path: Path) -> str:
 
 
 def list_files(root: Path) -> list[Path]:
-    """Every file below `root`, sorted, skipping hidden files and folders (.DS_Store, .git, ...).
-    Folders that are symbolic links are followed (a data set assembled from several disks), each
-    real folder once, so a link back to a folder already listed cannot loop."""
+    """Every file below `root`, sorted, skipping hidden files and folders (.DS_Store, .git, ...),
+    plus every folder named like an image (`a_b1b_1.png/`), so the check names it instead of the
+    image silently missing. Folders that are symbolic links are followed (a data set assembled
+    from several disks), each real folder once, so a link back to a folder already listed cannot
+    loop (what a link pulls in from outside data.dir is counted: see data_counts)."""
     found, seen = [], set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -64,7 +67,8 @@ def list_files(root: Path) -> list[Path]:
             continue
         seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+        like_images = [d for d in dirnames if Path(d).suffix.lower() in IMAGE_SUFFIXES]
+        found += [Path(dirpath) / f for f in sorted(like_images + filenames) if not f.startswith(".")]
     return found
 
 
@@ -74,14 +78,18 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif"
 
 def check_image(path: Path, size: int | None, mode: str | None) -> Problem | None:
     """Decode the file fully; with `size`/`mode`, also require that geometry and pixel format."""
+    if path.is_dir():
+        return Problem(display_path(path), "not_image", "a folder named like an image (expected an image file)")
     if not path.is_file():
         return Problem(display_path(path), "missing_file", "file does not exist")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return Problem(display_path(path), "not_image", f"not an image file (expected {'/'.join(IMAGE_SUFFIXES)})")
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             img.load()
             actual_mode, actual_size, actual_format = img.mode, img.size, img.format
+    except ImageTooLarge as err:
+        return Problem(display_path(path), "too_large", str(err))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         return Problem(display_path(path), "unreadable", f"cannot be decoded as an image ({err})")
     expected = FORMATS[path.suffix.lower()]
@@ -107,6 +115,8 @@ def scan(cfg: DataConfig) -> ScanResult:
     """Scan the configured source (`data.source`) and check it; see build_manifest."""
     root = _folder(cfg.dir, "data.dir", f" (data.source={cfg.source})")
     visible_root = _folder(cfg.visible_dir, "data.visible_dir") if cfg.visible_dir else None
+    if visible_root:
+        _separate_folders(cfg)
     if cfg.source == "triplets":
         files, pairs, visible = read_triplet_csvs(root)
     else:
@@ -126,6 +136,16 @@ def scan(cfg: DataConfig) -> ScanResult:
         root=None if cfg.source == "triplets" else root,
         visible_root=visible_root,
     )
+
+
+def _separate_folders(cfg: DataConfig) -> None:
+    """data.visible_dir and data.dir must not overlap: THz images would be taken as visible ones."""
+    thz, visible = os.path.realpath(cfg.dir), os.path.realpath(cfg.visible_dir)
+    if os.path.commonpath([thz, visible]) in (thz, visible):
+        raise ConfigError(
+            f"data.visible_dir ('{cfg.visible_dir}') and data.dir ('{cfg.dir}') overlap (the same folder, "
+            "or one inside the other): THz images would be taken for visible ones; expected two separate folders"
+        )
 
 
 def _folder(value: str, key: str, context: str = "") -> Path:
@@ -150,9 +170,9 @@ def build_manifest(
 
     `pairs` maps a concealed image to its unconcealed partner explicitly (triplet CSVs). For the
     others (and images that are only negatives there), the partner is the unconcealed image with
-    the same identity, posture and sample, or else the first unconcealed image of the same
-    identity and posture (`pair_exact` False). `visible` maps THz paths to visible companions
-    explicitly; otherwise companions are found in `visible_files` by the same parsed name.
+    the same identity, posture and sample, and no other (see _pair). `visible` maps THz paths to
+    visible companions explicitly; otherwise companions are found in `visible_files` by the same
+    parsed name.
     `root` and `visible_root` are the scanned folders: an identity is taken from folder names
     below them only. Raises DataError when `cfg.strict` and problems exist.
     """
@@ -199,6 +219,7 @@ def build_manifest(
                 "pair_exact": bool(exact),
                 "visible": display_path(companions[path]) if path in companions else "",
                 "md5": file_md5(path),
+                "visible_md5": file_md5(companions[path]) if path in companions else "",
             }
         )
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
@@ -262,51 +283,70 @@ def _rejected_keys(files, parsed, root) -> set[tuple]:
     return keys
 
 
+PAIRING_RULE = (
+    "a concealed image pairs only with the unconcealed image of its own capture (same identity, posture and sample)"
+)
+
+
 def _pair(parsed: dict[Path, ParsedName], explicit: dict[Path, Path] | None, rejected: set[tuple] = frozenset()):
-    """Target (unconcealed partner) per concealed image, and problems for those without one. A
-    concealed image whose own unconcealed sample was rejected gets no stand-in from another capture
-    (its pose and expression would differ: a misaligned target)."""
-    exact, by_group = {}, defaultdict(list)
+    """Target (unconcealed partner) per concealed image, and problems for those without one.
+    Pairing is exact (PAIRING_RULE), or the positive a triplet CSV names: a stand-in from another
+    capture would differ in pose and expression (a misaligned reconstruction target and a wrong
+    verification positive), so a concealed image without its partner is a problem, never paired."""
+    exact, samples = {}, defaultdict(list)
     for path, name in parsed.items():
         if not name.concealed:
             exact[name.key] = path
-            by_group[(name.identity, name.posture)].append(path)
+            samples[(name.identity, name.posture)].append(name.sample)
     targets, problems = {}, []
     for path, name in parsed.items():
         if not name.concealed:
             continue
         if explicit is not None and path in explicit:
-            partner = explicit[path]
-            p_name = parsed.get(partner)
-            if p_name is None or p_name.concealed or (p_name.identity, p_name.posture) != (name.identity, name.posture):
-                problems.append(
-                    Problem(
-                        display_path(path),
-                        "no_partner",
-                        f"its positive '{display_path(partner)}' is not a usable "
-                        f"unconcealed image of identity {name.identity}, posture {POSTURES[name.posture]}",
-                    )
-                )
-                continue
-            targets[path] = (partner, p_name.sample == name.sample)
+            target, problem = _explicit_partner(path, name, explicit[path], parsed)
         elif name.key in exact:
-            targets[path] = (exact[name.key], True)
-        elif name.key in rejected:
-            problems.append(
-                Problem(display_path(path), "no_partner", "its unconcealed image of the same sample was rejected")
-            )
-        elif by_group[(name.identity, name.posture)]:
-            targets[path] = (by_group[(name.identity, name.posture)][0], False)
+            target, problem = (exact[name.key], True), None
         else:
-            problems.append(
-                Problem(
-                    display_path(path),
-                    "no_partner",
-                    f"no unconcealed image (code n{name.posture + 1}n) of identity {name.identity} "
-                    f"in posture {POSTURES[name.posture]}",
-                )
-            )
+            target, problem = None, _missing_partner(path, name, rejected, samples[(name.identity, name.posture)])
+        if problem:
+            problems.append(problem)
+        else:
+            targets[path] = target
     return targets, problems
+
+
+def _explicit_partner(path: Path, name: ParsedName, partner: Path, parsed: dict[Path, ParsedName]):
+    """(target, exact) from a triplet CSV's positive, or a problem when it is no usable unconcealed
+    image of the same identity and posture (another sample is the CSV's own choice)."""
+    p_name = parsed.get(partner)
+    if p_name is None or p_name.concealed or (p_name.identity, p_name.posture) != (name.identity, name.posture):
+        return None, Problem(
+            display_path(path),
+            "no_partner",
+            f"its positive '{display_path(partner)}' is not a usable "
+            f"unconcealed image of identity {name.identity}, posture {POSTURES[name.posture]}",
+        )
+    return (partner, p_name.sample == name.sample), None
+
+
+def _missing_partner(path: Path, name: ParsedName, rejected: set[tuple], samples: list[str]) -> Problem:
+    """Why a concealed image has no exact partner: rejected, another sample only, or none at all."""
+    where = f"identity {name.identity} in posture {POSTURES[name.posture]}"
+    if name.key in rejected:
+        return Problem(display_path(path), "no_partner", "its unconcealed image of the same sample was rejected")
+    if samples:
+        return Problem(
+            display_path(path),
+            "no_exact_partner",
+            f"no unconcealed partner {format_name(name.identity, name.posture, False, name.sample)}: "
+            f"{PAIRING_RULE}; {where} has unconcealed sample(s) "
+            f"{', '.join(repr(s) for s in sorted(samples))} but not '{name.sample}'",
+        )
+    return Problem(
+        display_path(path),
+        "no_partner",
+        f"no unconcealed image (code n{name.posture + 1}n) of {where}",
+    )
 
 
 def _drop_small_identities(parsed: dict[Path, ParsedName], min_pairs: int):
@@ -345,9 +385,11 @@ def summarise(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest or per-image table back with the column types the scanner wrote."""
-    text_columns = {c: str for c in ("path", "identity", "posture_name", "sample", "target", "visible", "md5")}
-    frame = pd.read_csv(path, dtype=text_columns, keep_default_na=False)
+    text = ("path", "identity", "posture_name", "sample", "target", "visible", "md5", "visible_md5")
+    frame = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False)
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
+    if missing == ["visible_md5"]:
+        raise DataError(f"{path}: written by an older scan (no visible_md5 column); {RESCAN}")
     if missing:
         raise DataError(f"{path}: not a manifest, missing column(s) {', '.join(missing)}")
     for column in ("concealed", "pair_exact"):
@@ -357,11 +399,12 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 def data_counts(manifest: pd.DataFrame, problems: list[Problem], cfg: DataConfig) -> dict[str, int]:
     """What the scan found, for metrics/data.json (`dvc metrics diff` shows a data change).
-    `outside_data_dir`: THz images not below data.dir (triplet CSVs may name them: allowed, but
-    DVC does not see them change, so it is said)."""
+    `outside_data_dir`: THz images not below data.dir (triplet CSVs may name them, a folder link
+    may pull them in: allowed, but DVC does not see them change, so it is said). Real paths are
+    compared, so a link inside data.dir to its parent cannot pass the neighbours off as inside."""
     concealed = manifest.concealed.astype(bool)
-    root = os.path.abspath(cfg.dir)
-    outside = [p for p in manifest.path if os.path.commonpath([root, os.path.abspath(p)]) != root]
+    root = os.path.realpath(cfg.dir)
+    outside = [p for p in manifest.path if os.path.commonpath([root, os.path.realpath(p)]) != root]
     return {
         "images": int(len(manifest)),
         "concealed": int(concealed.sum()),
@@ -372,6 +415,16 @@ def data_counts(manifest: pd.DataFrame, problems: list[Problem], cfg: DataConfig
         "problems": int(len(problems)),
         "outside_data_dir": len(outside),
     }
+
+
+def require_images(manifest: pd.DataFrame, problems: list[Problem], cfg: DataConfig, listed_in: Path) -> None:
+    """A lenient scan that skipped every image must still stop: an empty manifest would only fail
+    later, far from the cause. Raises DataError naming data.dir and the problems file."""
+    if manifest.empty:
+        raise DataError(
+            f"data.dir: no usable image left in '{cfg.dir}': data.strict is false and every image was "
+            f"skipped ({len(problems)} problem(s), listed in {listed_in})"
+        )
 
 
 def report_problems(problems: list[Problem], listed_in: Path, shown: int = 20) -> None:

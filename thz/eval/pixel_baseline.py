@@ -13,13 +13,16 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score
 
-from thz.data.images import read_stack
+from thz.data.images import read_thz_stack
 from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.verification import cosine_pair_scores, verification_metrics
 
 
-def pixel_baseline(images: pd.DataFrame, seed: int, components: int = 32) -> dict:
+def pixel_baseline(images: pd.DataFrame, seed: int, image_size: int, components: int = 32) -> dict:
     """Fit on the train identities, score on the test identities of one per-image table.
+
+    Images are read as training reads them (thz.data.images.read_thz_uint8): an image changed
+    since the scan (its md5) is refused, never scored.
 
     Verification: concealed probes against unconcealed gallery images, all pairs, PCA
     (whitened, fitted on training images of both kinds) then cosine similarity; also restricted
@@ -27,9 +30,11 @@ def pixel_baseline(images: pd.DataFrame, seed: int, components: int = 32) -> dic
     concealed images. Reconstruction: see reconstruction_baselines.
     """
     train, test = images[images.split == "train"], images[images.split == "test"]
-    recon = reconstruction_baselines(train, test, seed)
+    md5 = dict(zip(images.path, images.md5, strict=True))
+    recon = reconstruction_baselines(train, test, seed, image_size, md5)
     pixels = {
-        part: read_stack(frame.path).reshape(len(frame), -1) for part, frame in (("train", train), ("test", test))
+        part: read_thz_stack(frame.path, image_size, md5).reshape(len(frame), -1)
+        for part, frame in (("train", train), ("test", test))
     }
     pca = PCA(n_components=min(components, len(train) - 1), whiten=True, random_state=seed).fit(pixels["train"])
     test_emb = pca.transform(pixels["test"])
@@ -54,12 +59,15 @@ def pixel_baseline(images: pd.DataFrame, seed: int, components: int = 32) -> dic
     }
 
 
-def reconstruction_baselines(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
+def reconstruction_baselines(
+    train: pd.DataFrame, test: pd.DataFrame, seed: int, image_size: int, md5: dict[str, str]
+) -> dict:
     """SSIM to the unconcealed target of (a) the concealed input itself and (b) a ridge regression
     from concealed pixels to target pixels in a 64-component PCA space, fitted on training pairs."""
     conc_train, conc_test = train[train.concealed], test[test.concealed]
-    x_train, y_train = read_stack(conc_train.path), read_stack(conc_train.target)
-    x_test, y_test = read_stack(conc_test.path), read_stack(conc_test.target)
+    read = lambda paths: read_thz_stack(paths, image_size, md5)  # noqa: E731
+    x_train, y_train = read(conc_train.path), read(conc_train.target)
+    x_test, y_test = read(conc_test.path), read(conc_test.target)
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
     pca = PCA(n_components=min(64, len(x_train) - 1), random_state=seed).fit(flat(x_train))
     ridge = Ridge(alpha=10.0).fit(pca.transform(flat(x_train)), flat(y_train))
