@@ -57,8 +57,10 @@ def test_a_folder_is_synced_whole_before_the_swap_and_its_parent_after(tmp_path,
     with atomic_directory(path) as tmp:
         (tmp / "plots").mkdir()
         (tmp / "plots" / "roc.csv").write_text("new")  # written without the helpers: still synced
+        write_text(tmp / "metrics.json", "new")
     new, parent = path.stat().st_ino, tmp_path.stat().st_ino
-    for inode in ((path / "plots" / "roc.csv").stat().st_ino, (path / "plots").stat().st_ino, new):
+    inside = [path / "plots" / "roc.csv", path / "plots", path / "metrics.json"]
+    for inode in [p.stat().st_ino for p in inside] + [new]:
         assert any(ino == inode and at == old for ino, _, at in synced), "not synced before the swap"
     assert (parent, True, new) in synced
 
