@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from thz.eval.table_parts import value
+from thz.files import write_text
 from thz.runtime import cpu_capability, native_bf16
 
 REPORTED = {  # name -> dotted key in the evaluate stage's metrics.json
@@ -107,8 +108,7 @@ def main() -> None:
             )
     if args.json:
         record = {"variant": args.variant, "fold": args.fold, "machine": machine}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({**record, "results": results}, indent=2) + "\n")
+        write_text(args.json, json.dumps({**record, "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -115,8 +115,9 @@ def main() -> None:
     if args.json:
         record = {"setting": args.setting, "cpu_capability": cpu, "repeats": args.repeats, "engines": results}
         record["date"] = time.strftime("%Y-%m-%d")
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        from thz.files import write_json  # here: the engines' processes measure their memory without it
+
+        write_json(args.json, record)
 
 
 def _child(options: list[str]) -> dict:

@@ -25,6 +25,7 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
+from thz.files import atomic_path, write_text
 from thz.runtime import cpu_capability, native_bf16
 
 STAGE = re.compile(r"^(?P<t>\d+(\.\d+)?) Running stage '(?P<name>[^']+)'")
@@ -32,10 +33,11 @@ STAMP = re.compile(r"^(?P<t>\d+(\.\d+)?) ")
 
 
 def run_logged(log: Path) -> None:
-    """`dvc repro` with every line of its output timestamped into `log` (and echoed)."""
+    """`dvc repro` with every line of its output timestamped into `log` (and echoed); the log
+    appears under its name once the run has ended, so a killed run leaves no partial record."""
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
-    with log.open("w") as out:
+    with atomic_path(log) as tmp, tmp.open("w") as out:
         out.write(f"{time.time():.1f} start\n")
         proc = subprocess.Popen(["dvc", "repro"], stdout=subprocess.PIPE, text=True, env=env)
         for line in proc.stdout:
@@ -99,8 +101,7 @@ def main() -> None:
         print(f"{kind:<16} {seconds:>8.1f} s  ({sum(k.split('@')[0] == kind for k in stages)} stages)")
     print(f"{'total':<16} {total:>8.1f} s = {total / 60:.1f} min")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
+        write_text(args.json, json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

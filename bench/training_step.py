@@ -33,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from thz.config import Config, LossConfig
 from thz.data.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
+from thz.files import write_text
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.models import build_model
 from thz.runtime import cpu_capability, native_bf16
@@ -139,8 +140,7 @@ def main() -> None:
                 flush=True,
             )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+        write_text(args.json, json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,20 @@
-"""Interrupted training stages, on the real stage in a tiny copy of the repository: Ctrl-C ends with
-one line saying how to resume, and a kill -9 followed by the documented resume and `dvc commit`
-versions exactly the weights of an uninterrupted run, with no stray file in the DVC output."""
+"""Interrupted stages, on the real stage in a tiny copy of the repository: in training, Ctrl-C ends
+with one line saying how to resume, and a kill -9 followed by the documented resume and `dvc commit`
+versions exactly the weights of an uninterrupted run, with no stray file in the DVC output; a
+kill -9 of an evaluation leaves its output folder as the previous evaluation or the new one, whole."""
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -90,3 +94,63 @@ def test_kill_9_then_resume_and_dvc_commit_versions_the_weights_of_an_uninterrup
         assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]), name
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train_baseline@0"]["outs"]
     assert next(o for o in lock if o["path"] == "models/fold_0/baseline")["nfiles"] == 2  # no stray file versioned
+
+
+EVALUATE = [sys.executable, "-m", "stages.evaluate", "--model", "models/fold_0/baseline/best.pt", "--images"]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _evaluate(repo: Path, images: str, out: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*EVALUATE, images, "--out", out], cwd=repo, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def _wait_for_writing(out: Path, proc: subprocess.Popen) -> float:
+    """Wait until the stage starts writing (a new entry in `out` or beside it); when it did."""
+
+    def entries():
+        return [sorted(os.listdir(folder)) if folder.is_dir() else None for folder in (out, out.parent)]
+
+    before = entries()
+    while entries() == before and proc.poll() is None:
+        time.sleep(0.002)
+    return time.monotonic()
+
+
+def test_kill_9_during_evaluate_leaves_the_previous_evaluation_or_the_new_one_whole(tmp_path):
+    repo = _repo(tmp_path, "repo")
+    run(["dvc", "repro", "train_baseline@0"], repo)
+    images = "data/split/fold_0/images.csv"
+    frame = pd.read_csv(repo / images, dtype=str, keep_default_na=False)
+    frame["split"] = frame.split.map({"val": "test", "test": "val"}).fillna(frame.split)
+    frame.to_csv(repo / "swapped.csv", index=False)  # other test identities: every result differs
+    out = repo / "metrics/eval/fold_0/baseline"
+    (repo / "reference").mkdir()
+    timing = {}
+    for name, source in (("previous", "swapped.csv"), ("new", images)):
+        proc = _evaluate(repo, source, f"reference/{name}")
+        started = _wait_for_writing(repo / "reference" / name, proc)
+        assert proc.wait(timeout=600) == 0, proc.communicate()
+        timing[name] = time.monotonic() - started
+    previous, new = _files(repo / "reference/previous"), _files(repo / "reference/new")
+    assert previous.keys() == new.keys() and sum(previous[k] != new[k] for k in new) >= len(new) - 1
+
+    rng, window, outcomes = random.Random(8), max(timing.values()) * 1.2, []
+    for _ in range(6):
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(repo / "reference/previous", out)
+        proc = _evaluate(repo, images, str(out.relative_to(repo)))
+        writing = _wait_for_writing(out, proc)
+        time.sleep(max(0.0, writing + rng.uniform(0.0, window) - time.monotonic()))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        seen = _files(out)
+        assert seen in (previous, new), f"killed {time.monotonic() - writing:.2f} s into writing: {sorted(seen)}"
+        outcomes.append("previous" if seen == previous else "new")
+    print(f"writing took {timing} s; after each kill: {outcomes}")
+    assert run([*EVALUATE, images, "--out", str(out.relative_to(repo))], repo)
+    assert _files(out) == new and not list(out.parent.glob(".*.tmp"))  # the next run cleared what kills left

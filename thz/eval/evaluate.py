@@ -18,7 +18,7 @@ from thz.eval.figures import embedding_map, reconstruction_grid
 from thz.eval.predictions import predict
 from thz.eval.scoring import per_identity_table, roc_table, sample_columns, score, val_threshold
 from thz.eval.threshold_record import write_threshold_record
-from thz.files import write_csv, write_json
+from thz.files import atomic_directory, write_csv, write_json
 from thz.losses.perceptual import PerceptualLoss, load_lpips
 from thz.metrics.grouping import group_means
 
@@ -29,10 +29,10 @@ LPIPS_MISSING = "no VGG16 ImageNet weights (vgg16-397923af.pth in $TORCH_HOME/hu
 def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Config) -> dict:
     """Write metrics.json (the same keys for every model), the per-sample, per-identity and
     per-posture tables, the ROC and confusion tables for DVC plots, a 2-D map of the embeddings
-    and a reconstruction grid per posture (PNG) into `out`; return the metrics. The decision
-    threshold comes from the validation identities; threshold.json records it with the
-    checkpoint's MD5 for prediction. A THz-only model reads THz images only; a
-    teacher also its visible ones."""
+    and a reconstruction grid per posture (PNG) into `out`, replacing that folder whole; return
+    the metrics. The decision threshold comes from the validation identities; threshold.json
+    records it with the checkpoint's MD5 for prediction. A THz-only model reads THz images only;
+    a teacher also its visible ones."""
     try:
         model, model_cfg = load_model(model_path)
     except (FileNotFoundError, ValueError) as err:
@@ -47,8 +47,15 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     threshold = val_threshold(predict(model, val, routings=()))  # embeddings only
     pred = predict(model, test)
     metrics, table = score(pred, threshold, perceptual, LPIPS_MISSING, seed=cfg.seed)
+    with atomic_directory(out) as tmp:  # a kill leaves the previous evaluation whole, never a mix
+        _write_files(tmp, model_path.parent.name, metrics, table, pred, test)
+        write_threshold_record(tmp, model_path, threshold)  # what predict decides with, for this file only
+    return metrics
+
+
+def _write_files(out: Path, name: str, metrics: dict, table: pd.DataFrame, pred, test) -> None:
+    """Every file of the evaluation of model `name` into the (temporary) folder `out`."""
     write_json(out / "metrics.json", metrics)
-    write_threshold_record(out, model_path, threshold)  # what predict decides with, for this file only
     write_csv(out / "per_sample.csv", table)
     write_csv(out / "per_identity.csv", per_identity_table(pred, table))
     write_csv(out / "per_posture.csv", group_means(table, "posture", sample_columns(table)))
@@ -56,13 +63,11 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     predicted = pred.logits.argmax(axis=1)
     confusion = pd.DataFrame({"actual": [POSTURES[p] for p in pred.posture], "predicted": np.take(POSTURES, predicted)})
     write_csv(out / "confusion.csv", confusion)
-    name = model_path.parent.name
     embedding_map(pred.probe, pred.gallery, pred.identity, out / "embedding_map.png", f"{name}: test embeddings (PCA)")
     test_inputs = test.batch(torch.arange(len(test)))["input"]
     reconstruction_grid(
         test_inputs, pred.recon["predicted"], pred.targets, pred.posture, out / "reconstruction_grid.png"
     )
-    return metrics
 
 
 def summary_line(metrics: dict) -> str:

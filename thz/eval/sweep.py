@@ -34,6 +34,7 @@ import yaml
 
 from thz.config import ConfigError
 from thz.eval.compare import compare_pair, pool_folds
+from thz.files import write_bytes
 
 # name in the table -> dotted key in the evaluate stage's metrics.json
 FOLD_METRICS = {
@@ -182,9 +183,7 @@ def copy_figures(
                 )
                 if data is None:
                     continue
-                path = repo / figure_path(sweep, variant, model, figure)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+                write_bytes(repo / figure_path(sweep, variant, model, figure), data)
                 written.setdefault(variant, {}).setdefault(model, []).append(figure_path(sweep, variant, model, figure))
     return written
 
