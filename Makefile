@@ -3,6 +3,7 @@
 #   make test      install into .venv and run the fast tests (a few minutes; one tiny real dvc repro)
 #   make test-all  every test, the slow tier too (what CI runs)
 #   make docs      rewrite the result tables in README.md and docs/ from the metrics files
+#   make lpips-weights  fetch the VGG16 weights of the LPIPS term into data/weights (needs a network)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # dvc runs each stage's `python` from PATH: make it the virtual environment's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install repro test test-all docs lint clean-venv
+.PHONY: install repro test test-all docs lint lpips-weights clean-venv
 
 install: $(STAMP)
 
@@ -33,6 +34,10 @@ test-all: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m thz.eval.tables
+
+# torchvision's VGG16 weights into data/weights (needs a network): switches the LPIPS term on
+lpips-weights: $(STAMP)
+	$(BIN)/python -m thz.losses.perceptual --fetch
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -130,6 +130,25 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
     _check_plots_page(repo)
     again = run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in again
+    _check_lpips_weights_are_an_input(repo)
+
+
+def _check_lpips_weights_are_an_input(repo: Path) -> None:
+    """LPIPS's VGG16 file in data/weights changes what training and evaluation compute, so adding
+    it re-runs exactly those stages (then it is removed again: the repository is shared)."""
+    weights = repo / "data" / "weights" / "vgg16-397923af.pth"
+    weights.write_bytes(b"stand-in: dvc status hashes the bytes, it does not load them")
+    try:
+        changed = json.loads(run(["dvc", "status", "--json"], repo))
+    finally:
+        weights.unlink()
+    assert set(changed) == {
+        "train_baseline@0",
+        "train_teacher@0",
+        "train_student@0",
+        *(f"evaluate@0-{m}" for m in ("baseline", "teacher", "student")),
+    }, changed
+    assert {"changed deps": {"data/weights": "modified"}} in changed["train_student@0"]
 
 
 @pytest.mark.slow

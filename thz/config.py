@@ -131,8 +131,8 @@ class LossConfig:
     charbonnier: float = field(default=1.0, metadata=_range(0.0, None))
     ssim: float = field(default=0.8, metadata=_range(0.0, None))
     gradient: float = field(default=0.2, metadata=_range(0.0, None))
+    # off (and recorded so) until torchvision's VGG16 weights are in data/weights (thz.losses.perceptual)
     lpips: float = field(default=0.5, metadata=_range(0.0, None))
-    lpips_weights: str = ""  # torchvision vgg16-397923af.pth; empty: look in $TORCH_HOME/hub/checkpoints
     adversarial: float = field(default=0.0, metadata=_range(0.0, None))  # patch discriminator; 0: off, not built
     adversarial_loss: Literal["hinge", "lsgan"] = "hinge"
     adversarial_conditional: bool = True  # the discriminator also sees the concealed input

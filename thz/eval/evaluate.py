@@ -23,7 +23,7 @@ from thz.losses.perceptual import PerceptualLoss, load_lpips
 from thz.metrics.grouping import group_means
 
 # metrics.json says why LPIPS is missing without this machine's paths (the full message is printed)
-LPIPS_MISSING = "no VGG16 ImageNet weights (vgg16-397923af.pth in $TORCH_HOME/hub/checkpoints or loss.lpips_weights)"
+LPIPS_MISSING = "no VGG16 ImageNet weights (data/weights/vgg16-397923af.pth; python -m thz.losses.perceptual --fetch)"
 
 
 def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Config) -> dict:
@@ -40,7 +40,7 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     images = read_manifest(images_csv)
     size, visible = model_cfg.data.image_size, model.visible_format
     test, val = (load_pairs(images, part, size, visible=visible, strict=cfg.data.strict) for part in ("test", "val"))
-    lpips_module, lpips_reason = load_lpips(cfg.loss.lpips_weights)
+    lpips_module, lpips_reason = load_lpips()
     if lpips_module is None:
         print(f"LPIPS recorded as missing: {lpips_reason}")
     perceptual = PerceptualLoss(lpips_module) if lpips_module is not None else None

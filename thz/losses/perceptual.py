@@ -3,7 +3,10 @@
 The `lpips` package ships its small linear-layer weights, but its VGG16 backbone normally comes
 from torchvision's ImageNet checkpoint, which torchvision downloads on first use. The pipeline runs
 offline, so we build LPIPS with a random backbone (no download) and copy the VGG16 `features.*`
-tensors in from a local file; when that file is absent the term is switched off with one warning.
+tensors in from one file of the project, data/weights/vgg16-397923af.pth: the folder is a declared
+input of the training and evaluate stages, so adding the file re-runs what it changes. When the
+file is absent the term is switched off with one warning. `python -m thz.losses.perceptual
+--fetch` puts the file there through torchvision's own downloader, where a network is available.
 """
 
 from __future__ import annotations
@@ -19,23 +22,44 @@ VGG16_FILE = "vgg16-397923af.pth"
 _warned = False
 
 
-def _hub_weights() -> Path:
-    """Where torchvision itself would cache the file (TORCH_HOME decides it, read at call time)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
+WEIGHTS_DIR = Path("data/weights")  # relative to the project root, where every stage runs
+VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
+FETCH = "python -m thz.losses.perceptual --fetch"
 
 
-def find_vgg16_weights(path: str = "") -> Path | None:
-    """The VGG16 ImageNet checkpoint to use: `path` (params `loss.lpips_weights`) if given, else torch's hub cache.
+def vgg16_path() -> Path:
+    return WEIGHTS_DIR / VGG16_FILE
 
-    A given but missing path is an error, not a silent fallback: the user asked for that file.
-    """
-    if path:
-        given = Path(path).expanduser()
-        if not given.is_file():
-            raise FileNotFoundError(f"loss.lpips_weights: VGG16 weights file {given} does not exist")
-        return given
-    cached = _hub_weights()
-    return cached if cached.is_file() else None
+
+def find_vgg16_weights() -> Path | None:
+    """The VGG16 ImageNet checkpoint in the project's weights folder, or None. Only there: a file
+    found elsewhere (torch's hub cache) would change the loss without DVC seeing any input change."""
+    path = vgg16_path()
+    return path if path.is_file() else None
+
+
+def fetch_vgg16_weights() -> Path:
+    """Put torchvision's VGG16 ImageNet checkpoint into the weights folder: copied from torch's hub
+    cache when torchvision downloaded it before, else downloaded with torchvision's own downloader
+    (hash-checked). Without a network it fails naming the file to copy by hand."""
+    import shutil
+
+    target = vgg16_path()
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if cached.is_file():
+        shutil.copyfile(cached, target)
+        return target
+    try:
+        torch.hub.load_state_dict_from_url(
+            VGG16_URL, model_dir=str(target.parent), file_name=VGG16_FILE, check_hash=True
+        )
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; a hash mismatch a RuntimeError
+        raise RuntimeError(
+            f"could not download {VGG16_URL} ({err}); on a machine without a network, copy {VGG16_FILE} "
+            f"(torchvision's VGG16 ImageNet weights) into {target.parent}/"
+        ) from None
+    return target
 
 
 def _copy_backbone(module: torch.nn.Module, weights: Path) -> None:
@@ -58,17 +82,17 @@ def _copy_backbone(module: torch.nn.Module, weights: Path) -> None:
         raise ValueError(f"VGG16 weights {weights} do not fit the LPIPS backbone: {err}") from err
 
 
-def load_lpips(path: str = "") -> tuple[torch.nn.Module | None, str]:
+def load_lpips() -> tuple[torch.nn.Module | None, str]:
     """A frozen, eval-mode LPIPS-VGG module, or (None, reason) when the VGG16 weights are not on disk.
 
     Never downloads: `pnet_rand=True` makes lpips call `torchvision.models.vgg16(pretrained=False)`,
     i.e. a randomly initialised backbone, which we then overwrite from the local file.
     """
-    weights = find_vgg16_weights(path)
+    weights = find_vgg16_weights()
     if weights is None:
         return None, (
-            f"LPIPS term off: VGG16 ImageNet weights not found at {_hub_weights()}; copy {VGG16_FILE} there "
-            "(the folder follows TORCH_HOME) or set params `loss.lpips_weights` to the file"
+            f"LPIPS term off: VGG16 ImageNet weights not found at {vgg16_path()}; fetch them with `{FETCH}` "
+            f"where a network is available, or copy torchvision's {VGG16_FILE} there"
         )
     import lpips  # here, not at the top: only a machine with the weights pays for the import
 
@@ -107,13 +131,31 @@ class PerceptualLoss(torch.nn.Module):
         return self.lpips(*as_rgb).reshape(pred.shape[0])
 
 
-def build_perceptual_loss(path: str = "", warn: Callable[[str], object] = print) -> PerceptualLoss | None:
+def build_perceptual_loss(warn: Callable[[str], object] = print) -> PerceptualLoss | None:
     """The loss, or None (caller drops the term) with `warn(reason)` only the first time in a process."""
     global _warned
-    module, reason = load_lpips(path)
+    module, reason = load_lpips()
     if module is None:
         if not _warned:
             _warned = True
             warn(reason)
         return None
     return PerceptualLoss(module)
+
+
+def main(argv=None) -> None:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Put the VGG16 weights LPIPS needs into " + str(WEIGHTS_DIR))
+    parser.add_argument("--fetch", action="store_true", required=True, help=f"copy or download {VGG16_FILE}")
+    parser.parse_args(argv)
+    try:
+        print(f"VGG16 weights for LPIPS: {fetch_vgg16_weights()}")
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -97,7 +97,7 @@ def interrupted_message(out: Path) -> str:
 
 def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, teacher: Path | None, workers) -> None:
     seed_everything(cfg.seed)
-    perceptual = build_perceptual_loss(cfg.loss.lpips_weights) if cfg.loss.lpips > 0 else None
+    perceptual = build_perceptual_loss() if cfg.loss.lpips > 0 else None
     if perceptual is None and cfg.loss.lpips > 0:
         cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, lpips=0.0))  # recorded as off
     model = build_model(cfg.model, cfg.teacher if variant == "teacher" else None)
