@@ -122,7 +122,15 @@ class LossConfig:
     supcon: float = field(default=1.0, metadata=_range(0.0, None))
     posture: float = field(default=1.0, metadata=_range(0.0, None))
     recon: float = field(default=1.0, metadata=_range(0.0, None))
-    metric: Literal["supcon", "triplet"] = "supcon"  # the identity-level term, weight `supcon`
+    # the identity-level term, weight `supcon`: SupCon, batch-hard triplet, or a margin softmax over
+    # the training identities (thz.losses.margin), optionally with SupCon beside it (margin_supcon)
+    metric: Literal["supcon", "triplet", "cosface", "arcface", "subcenter_arcface"] = "supcon"
+    cosface_scale: float = field(default=30.0, metadata=_range(1.0, 256.0))
+    cosface_margin: float = field(default=0.35, metadata=_range(0.0, 1.0))
+    arcface_scale: float = field(default=30.0, metadata=_range(1.0, 256.0))  # arcface and subcenter_arcface
+    arcface_margin: float = field(default=0.5, metadata=_range(0.0, 1.5))  # radians
+    subcenters: int = field(default=3, metadata=_range(1, 16))  # centres per identity, subcenter_arcface
+    margin_supcon: float = field(default=0.0, metadata=_range(0.0, None))  # SupCon beside a margin softmax
     instance: float = field(default=0.0, metadata=_range(0.0, None))  # twin term (published objective); 0: off
     instance_negatives: Literal["all", "other_identities"] = "all"  # all: published; or other people only
     temperature: float = field(default=0.07, metadata=_range(1e-3, 10.0))

@@ -30,6 +30,7 @@ from thz.losses.distill import (
     rkd_angle,
     rkd_distance,
 )
+from thz.losses.margin import MARGIN_METRICS, MarginSoftmax
 from thz.losses.reconstruction import reconstruction_terms
 from thz.losses.supcon import instance_loss, supcon_loss, triplet_loss
 
@@ -95,11 +96,13 @@ class MultiTaskObjective(Objective):
     patch discriminator's judgement of the reconstructions (its own step is the engine's, on
     `fakes`)."""
 
-    def __init__(self, model: nn.Module, cfg: LossConfig, perceptual=None):
+    def __init__(self, model: nn.Module, cfg: LossConfig, perceptual=None, identities: int = 0):
         self._model, self.cfg = model, cfg
         self.perceptual = perceptual if cfg.lpips > 0 else None
         self.adversary = Adversary(cfg.adversarial_loss, cfg.adversarial_conditional) if cfg.adversarial > 0 else None
         self.fakes: tuple[torch.Tensor, ...] | None = None  # (recon, target, input) of the last training batch
+        self.identities = identities  # training identities: the classes of a margin softmax
+        self.margin = _margin_softmax(model, cfg, identities) if cfg.metric in MARGIN_METRICS else None
 
     @property
     def model(self) -> nn.Module:
@@ -109,11 +112,16 @@ class MultiTaskObjective(Objective):
     def task_objective(self) -> MultiTaskObjective:
         return self
 
+    def extra_modules(self) -> dict[str, nn.Module]:
+        """The identity centres of a margin softmax, trained with the model and saved in last.pt."""
+        return {"identity_centres": self.margin} if self.margin is not None else {}
+
     def networks(self) -> dict[str, nn.Module]:
-        """The model, the LPIPS network and the discriminator (for device and memory-layout placement;
-        the discriminator is trained by its own optimiser, thz.train.loop)."""
+        """The model, the LPIPS network, the discriminator and the extra modules (for device and
+        memory-layout placement; the discriminator is trained by its own optimiser, thz.train.loop)."""
         out = {"model": self.model, **({"perceptual": self.perceptual} if self.perceptual is not None else {})}
-        return out | ({"discriminator": self.adversary.discriminator} if self.adversary is not None else {})
+        out |= {"discriminator": self.adversary.discriminator} if self.adversary is not None else {}
+        return out | self.extra_modules()
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """batch: input (B, 1, H, W) concealed, target (B, 1, H, W) unconcealed, identity (B,),
@@ -144,12 +152,10 @@ class MultiTaskObjective(Objective):
             emb, labels = gather_rows(emb), gather_rows(labels)
             twin_emb = gather_rows(twin_emb) if out.twin_emb is not None else emb
             capture = gather_rows(capture) if capture is not None else None
-        parts: dict[str, torch.Tensor] = {}
-        if cfg.metric == "supcon":
-            parts["supcon"] = supcon_loss(emb, labels, cfg.temperature)
-        else:
-            parts["triplet"] = triplet_loss(emb, labels, cfg.triplet_margin)
-        verification = cfg.supcon * parts.get("supcon", parts.get("triplet"))
+        parts = self._identity_parts(emb, labels, training=global_batch)
+        verification = cfg.supcon * parts[cfg.metric] if cfg.metric in parts else torch.zeros((), device=emb.device)
+        if cfg.metric in MARGIN_METRICS and "supcon" in parts:
+            verification = verification + cfg.margin_supcon * parts["supcon"]
         if capture is not None:
             others_only = labels if cfg.instance_negatives == "other_identities" else None
             parts["instance"] = instance_loss(twin_emb, capture, cfg.temperature, identity=others_only)
@@ -163,12 +169,36 @@ class MultiTaskObjective(Objective):
             self.fakes = (out.recon.detach().float(), batch["target"], batch["input"])  # the discriminator's next
         return parts
 
+    def _identity_parts(self, emb: torch.Tensor, labels: torch.Tensor, training: bool) -> dict[str, torch.Tensor]:
+        """The identity-level term under its own name (loss.metric), and SupCon beside a margin
+        softmax when weighted. The margin softmax knows the training identities only: validation,
+        which scores other people, leaves it out."""
+        cfg, parts = self.cfg, {}
+        if cfg.metric == "supcon" or (cfg.metric in MARGIN_METRICS and cfg.margin_supcon > 0):
+            parts["supcon"] = supcon_loss(emb, labels, cfg.temperature)
+        if cfg.metric == "triplet":
+            parts["triplet"] = triplet_loss(emb, labels, cfg.triplet_margin)
+        elif cfg.metric in MARGIN_METRICS and training:
+            parts[cfg.metric] = self.margin(emb, labels)
+        return parts
+
     def recon_parts(self, recon: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each reconstruction term (batch mean) and their weighted sum "recon"."""
         terms = reconstruction_terms(recon.float(), target.float(), self.perceptual)
         parts = {name: value.mean() for name, value in terms.items()}
         parts["recon"] = sum(getattr(self.cfg, name) * parts[name] for name in RECON_TERMS if name in parts)
         return parts
+
+
+def _margin_softmax(model: nn.Module, cfg: LossConfig, identities: int) -> MarginSoftmax:
+    """The margin softmax of loss.metric over `identities` training identities, on the identity
+    embedding (the identity head's, when the network has a twin head)."""
+    if identities < 2:
+        raise ValueError(f"loss.metric {cfg.metric} needs the number of training identities (got {identities})")
+    arc = cfg.metric != "cosface"
+    scale, margin = (cfg.arcface_scale, cfg.arcface_margin) if arc else (cfg.cosface_scale, cfg.cosface_margin)
+    dim = model.embedding.mlp[-1].out_features  # the identity head's output
+    return MarginSoftmax(dim, identities, cfg.metric, scale, margin, cfg.subcenters)
 
 
 class MaskedReconstructionObjective(Objective):
@@ -218,7 +248,9 @@ class DistillationObjective(Objective):
         self.task, self.cfg = task, cfg
         self.teacher = teacher.requires_grad_(not cfg.freeze_teacher)
         # the teacher's own task loss (joint teacher) has no discriminator: completion is the student's
-        self.teacher_task = MultiTaskObjective(teacher, dataclasses.replace(task.cfg, adversarial=0.0), task.perceptual)
+        self.teacher_task = MultiTaskObjective(
+            teacher, dataclasses.replace(task.cfg, adversarial=0.0), task.perceptual, task.identities
+        )
         self.projector = None
         if cfg.feature > 0:
             self.projector = nn.Linear(task.model.encoder.channels[-1], teacher.encoder.channels[-1])
@@ -228,7 +260,9 @@ class DistillationObjective(Objective):
         return self.task
 
     def extra_modules(self) -> dict[str, nn.Module]:
-        extra = {"projector": self.projector} if self.projector is not None else {}
+        extra = self.task.extra_modules()
+        if self.projector is not None:
+            extra["projector"] = self.projector
         if not self.cfg.freeze_teacher:
             extra["teacher"] = self.teacher
         return extra

@@ -101,10 +101,11 @@ def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, te
     if perceptual is None and cfg.loss.lpips > 0:
         cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, lpips=0.0))  # recorded as off
     model = build_model(cfg.model, cfg.teacher if variant == "teacher" else None)
-    objective = MultiTaskObjective(model, cfg.loss, perceptual)
+    images = read_manifest(images_csv)
+    identities = images.identity[images.split == "train"].nunique()  # a margin softmax's classes
+    objective = MultiTaskObjective(model, cfg.loss, perceptual, identities)
     if variant == "student":
         objective = _distillation(objective, cfg, teacher)
-    images = read_manifest(images_csv)
     # the teacher reads visible images, and so does the student's frozen teacher (in its own format)
     reader = objective.teacher if variant == "student" and objective.needs_teacher else model
     train = load_pairs(images, "train", cfg.data.image_size, visible=reader.visible_format, strict=cfg.data.strict)
