@@ -61,8 +61,15 @@ def _check_plots_page(repo: Path) -> None:
     run(["dvc", "plots", "show", "--html-template", "offline.html", "-o", "plots_page"], repo)
     page = (repo / "plots_page" / "index.html").read_text()
     assert "/* stand-in for vega-embed */" in page and "cdn.jsdelivr" not in page
-    for plot in ("test_roc", "test_posture_confusion", "test_ssim_per_posture", "embedding_map", "contact_sheet"):
+    pooled = ("test_roc", "test_posture_confusion", "test_ssim_per_posture", "validation_auc", "validation_ssim")
+    for plot in (*pooled, "embedding_map", "contact_sheet"):
         assert plot in page, plot
+    for model in ("baseline", "teacher", "student"):  # every model's line in the overlays
+        assert f"{model}/validation.csv" in page and f"{model}/roc.csv" in page, model
+    validation = pd.read_csv(repo / "metrics/plots/student/validation.csv")
+    live = pd.read_csv(repo / "metrics/train/fold_0/student/plots/metrics/val/auc.tsv", sep="\t")
+    assert validation.step.tolist() == live.step.tolist()  # one fold: its own curve
+    assert validation.auc.tolist() == pytest.approx(live.auc.tolist())
     assert len(list((repo / "plots_page" / "static").glob("*.png"))) >= 7  # contact sheet + 2 per model
 
 
