@@ -11,6 +11,7 @@ import torch
 
 from tests.pairsets import TINY_MODEL
 from thz.config import PUBLISHED_VISIBLE, TeacherConfig
+from thz.data.naming import format_name
 from thz.data.random_pairs import make_pairset
 from thz.eval.predictions import ROUTINGS, Predictions, predict
 from thz.eval.scoring import per_identity_table, per_sample_table, roc_table, score, val_threshold
@@ -27,7 +28,9 @@ def constructed(separated: bool = True, n_ids: int = 3, per_id: int = 5, seed: i
     return Predictions(
         identity=ids,
         posture=posture,
-        paths=tuple(f"{i}_{k}.png" for k, i in enumerate(ids)),
+        paths=tuple(
+            format_name(i, p, True, str(k % per_id // 5 + 1)) for k, (i, p) in enumerate(zip(ids, posture, strict=True))
+        ),
         probe=base + rng.normal(0, 0.01, base.shape),
         gallery=base + rng.normal(0, 0.01, base.shape),
         logits=np.eye(5)[posture] * 5.0,
@@ -51,6 +54,24 @@ def test_perfect_embeddings_score_perfectly():
     assert metrics["separability"]["silhouette"] > 0.9
     assert metrics["test"] == {"identities": 3, "images": 15}
     assert (table.verification_auc == 1.0).all()
+
+
+def test_the_enrollment_protocol_and_rank1_without_the_twin_are_reported():
+    """Two captures per identity and posture: one enrolls, the other probes; with one-hot identity
+    embeddings every probe finds its template, and rank-1 still holds with its own twin removed."""
+    v = score(constructed(n_ids=4, per_id=10), threshold=0.5)[0]["verification"]
+    assert v["enrollment"]["templates"] == 4 and v["enrollment"]["probes"] == 4 * 5
+    assert v["enrollment"]["auc"] == 1.0 and v["enrollment"]["rank1"] == 1.0 and v["enrollment"]["rank5"] is None
+    assert v["rank1_twin_excluded"] == 1.0
+    single = score(constructed(), threshold=0.5)[0]["verification"]["enrollment"]  # one capture each
+    assert single["templates"] == 0 and single["auc"] is None
+
+
+def test_rank1_without_the_twin_drops_when_only_the_twin_matches():
+    pred = constructed(separated=False, n_ids=4, per_id=6)
+    pred.gallery = pred.probe.copy()  # each probe's twin is its exact copy, other captures are noise
+    v = score(pred, threshold=0.5)[0]["verification"]
+    assert v["rank1"] == 1.0 and v["rank1_twin_excluded"] < 0.6
 
 
 def test_random_embeddings_score_near_chance():

@@ -48,16 +48,16 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     pred = predict(model, test)
     metrics, table = score(pred, threshold, perceptual, LPIPS_MISSING, seed=cfg.seed)
     with atomic_directory(out) as tmp:  # a kill leaves the previous evaluation whole, never a mix
-        _write_files(tmp, model_path.parent.name, metrics, table, pred, test)
+        _write_files(tmp, model_path.parent.name, metrics, table, pred, test, cfg.seed)
         write_threshold_record(tmp, model_path, threshold)  # what predict decides with, for this file only
     return metrics
 
 
-def _write_files(out: Path, name: str, metrics: dict, table: pd.DataFrame, pred, test) -> None:
+def _write_files(out: Path, name: str, metrics: dict, table: pd.DataFrame, pred, test, seed: int) -> None:
     """Every file of the evaluation of model `name` into the (temporary) folder `out`."""
     write_json(out / "metrics.json", metrics)
     write_csv(out / "per_sample.csv", table)
-    write_csv(out / "per_identity.csv", per_identity_table(pred, table))
+    write_csv(out / "per_identity.csv", per_identity_table(pred, table, seed))
     write_csv(out / "per_posture.csv", group_means(table, "posture", sample_columns(table)))
     write_csv(out / "roc.csv", roc_table(pred))
     predicted = pred.logits.argmax(axis=1)

@@ -10,10 +10,11 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from thz.data.naming import POSTURES
+from thz.data.naming import POSTURES, parse_name
 from thz.eval.predictions import ROUTINGS, Predictions
 from thz.losses.reconstruction import sharpness_ratio, ssim_per_sample
 from thz.metrics.decisions import accuracy_at_threshold, eer_threshold, triplet_ranking_accuracy
+from thz.metrics.enrollment import enrollment_metrics
 from thz.metrics.grouping import group_means
 from thz.metrics.posture import posture_metrics
 from thz.metrics.separability import per_identity_separability, separability
@@ -76,10 +77,28 @@ def verification(pred: Predictions, threshold: float, seed: int = 0) -> dict:
         "probe_gallery": probe_gallery,  # concealed probe against unconcealed gallery
         "concealed_concealed": verification_metrics(among[upper], same[upper]),
         "rank1": float((pred.identity[scores.argmax(axis=1)] == pred.identity).mean()),
+        "rank1_twin_excluded": rank1_twin_excluded(pred),  # the probe's own capture not in the gallery
+        "enrollment": enrollment(pred, seed)[0],
         "triplet_ranking_accuracy": triplet_ranking_accuracy(*triplets),  # the published score
         "triplet_ranking_accuracy_margin_0.2": triplet_ranking_accuracy(*triplets, margin=0.2),
         "triplet": verification_metrics(pairs, np.arange(len(pairs)) < has.sum()),  # its AUC and EER
     }
+
+
+def rank1_twin_excluded(pred: Predictions) -> float:
+    """Rank-1 of each concealed probe against the unconcealed gallery without its own twin (the
+    same capture, uncovered), which flatters the plain rank-1."""
+    scores, _ = pred.pair_scores
+    others = scores.copy()
+    np.fill_diagonal(others, -np.inf)  # gallery row i is probe i's twin
+    return float((pred.identity[others.argmax(axis=1)] == pred.identity).mean())
+
+
+def enrollment(pred: Predictions, seed: int = 0) -> tuple[dict, dict[str, dict[str, float]]]:
+    """The enrollment protocol (thz.metrics.enrollment) on the test captures, sample numbers taken
+    from the file names."""
+    sample = np.array([parse_name(p).sample for p in pred.paths])
+    return enrollment_metrics(pred.probe, pred.gallery, pred.identity, sample, seed)
 
 
 def roc_table(pred: Predictions) -> pd.DataFrame:
@@ -129,11 +148,15 @@ def sample_columns(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def per_identity_table(pred: Predictions, table: pd.DataFrame) -> pd.DataFrame:
+def per_identity_table(pred: Predictions, table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Per identity: means of the per-sample columns, the identity's own verification EER and TAR at
-    FAR 1 % (its probes against every gallery image) and its separability (silhouette, compactness,
-    separation, Davies-Bouldin term; thz.metrics.separability)."""
+    FAR 1 % (its probes against every gallery image), its enrollment-protocol AUC and rank-1 (NaN
+    where it could not be enrolled) and its separability (silhouette, compactness, separation,
+    Davies-Bouldin term; thz.metrics.separability)."""
     out = group_means(table, "identity", sample_columns(table))
+    enrolled = enrollment(pred, seed)[1]
+    for column in ("enrollment_auc", "enrollment_rank1"):
+        out[column] = [enrolled.get(name, {}).get(column, np.nan) for name in out.identity]
     scores, genuine = pred.pair_scores
     rows = [(scores[pred.identity == name].ravel(), genuine[pred.identity == name].ravel()) for name in out.identity]
     out["verification_eer"] = [compute_eer(s, g) for s, g in rows]
