@@ -59,4 +59,3 @@ def load_model(path: str | Path):
     model = build_model(cfg.model, cfg.teacher if "visible" in ckpt.get("modalities", ["thz"]) else None)
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg
-

@@ -229,6 +229,12 @@ class DistillConfig:
     rkd_distance: float = field(default=1.0, metadata=_range(0.0, None))  # Park et al. 2019
     rkd_angle: float = field(default=2.0, metadata=_range(0.0, None))
     identity_centre: float = field(default=0.5, metadata=_range(0.0, None))  # pull to the teacher's identity centre
+    # identity-level terms (thz.losses.distill): InfoNCE against the teacher's embeddings of other
+    # people, through a projection head; and the batch's cosine-similarity rows matched by KL
+    contrastive: float = field(default=0.0, metadata=_range(0.0, None))
+    contrastive_temperature: float = field(default=0.1, metadata=_range(0.01, 10.0))
+    similarity: float = field(default=0.0, metadata=_range(0.0, None))
+    similarity_temperature: float = field(default=0.1, metadata=_range(0.01, 10.0))
 
 
 @dataclass(frozen=True)

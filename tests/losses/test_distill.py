@@ -9,11 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from thz.losses.distill import (
+    contrastive_distillation,
     feature_distillation,
     identity_centre_distillation,
     logit_distillation,
     rkd_angle,
     rkd_distance,
+    similarity_distillation,
 )
 
 
@@ -156,3 +158,48 @@ def test_feature_distillation_mse_and_cosine():
         feature_distillation(a, b[:, :4])
     with pytest.raises(ValueError, match="mse' or 'cosine"):
         feature_distillation(a, b, "l1")
+
+
+# --- identity-level terms: contrastive and similarity-matrix distillation --------------------------
+
+
+def test_contrastive_distillation_matches_a_hand_computation_leaving_out_the_same_identity():
+    student = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=torch.float64)
+    teacher = torch.tensor([[0.8, 0.6], [1.0, 0.0], [-0.6, 0.8]], dtype=torch.float64)
+    identity = torch.tensor([0, 0, 1])
+    t = 0.5
+    total = 0.0
+    for i in range(3):  # positive: the teacher's view of image i; negatives: other identities only
+        pos = math.exp(float(student[i] @ teacher[i]) / t)
+        neg = sum(math.exp(float(student[i] @ teacher[j]) / t) for j in range(3) if identity[j] != identity[i])
+        total += -math.log(pos / (pos + neg))
+    assert contrastive_distillation(student, teacher, identity, t).item() == pytest.approx(total / 3)
+
+
+def test_contrastive_distillation_is_low_when_the_student_sees_what_the_teacher_sees():
+    e = emb()
+    identity = torch.arange(8)
+    aligned = contrastive_distillation(e, e, identity, 0.1).item()
+    assert aligned < contrastive_distillation(e, emb(seed=5), identity, 0.1).item() and aligned < 0.1
+
+
+def test_similarity_distillation_matches_a_hand_computation():
+    student, teacher = emb(n=4, d=3, seed=1), emb(n=4, d=3, seed=2)
+    t = 0.2
+    unit = lambda x: x / x.norm(dim=1, keepdim=True)  # noqa: E731
+    s_sim, t_sim = (unit(x) @ unit(x).T for x in (student, teacher))
+    total = 0.0
+    for i in range(4):
+        others = [j for j in range(4) if j != i]
+        zs = sum(math.exp(float(s_sim[i, j]) / t) for j in others)
+        zt = sum(math.exp(float(t_sim[i, j]) / t) for j in others)
+        for j in others:
+            p = math.exp(float(t_sim[i, j]) / t) / zt
+            q = math.exp(float(s_sim[i, j]) / t) / zs
+            total += p * math.log(p / q)
+    assert similarity_distillation(student, teacher, t).item() == pytest.approx(total / 4)
+
+
+def test_similarity_distillation_is_zero_for_a_rotated_teacher_space():
+    e = emb()
+    assert similarity_distillation(e, e @ random_rotation(16), 0.1).item() == pytest.approx(0.0, abs=1e-12)

@@ -21,7 +21,7 @@ from thz.data.dataset import VisibleFormat, load_pairs
 from thz.data.random_pairs import make_pairset
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
-from thz.losses.objective import DistillationObjective, MultiTaskObjective
+from thz.losses.objective import DISTILL_TERMS, DistillationObjective, MultiTaskObjective
 from thz.models import MultiTaskNet, build_model
 from thz.train.loop import Run, fit, train_step, validate
 
@@ -64,12 +64,12 @@ def step(cfg, student, objective, batch, n_steps=1):
 
 
 def test_loss_is_task_loss_plus_weighted_distillation_terms(train_set):
-    weights = DistillConfig(feature=0.7, logit=0.3, rkd_distance=1.5, rkd_angle=2.5, identity_centre=0.4)
-    cfg, student, _, objective = build(weights)
+    terms = {"feature": 0.7, "logit": 0.3, "rkd_distance": 1.5, "rkd_angle": 2.5, "identity_centre": 0.4}
+    terms |= {"contrastive": 0.6, "similarity": 0.8}
+    cfg, student, _, objective = build(DistillConfig(**terms))
     student.train()
     torch.manual_seed(0)
     parts = objective(train_set.batch(torch.arange(8)))
-    terms = {"feature": 0.7, "logit": 0.3, "rkd_distance": 1.5, "rkd_angle": 2.5, "identity_centre": 0.4}
     for name in terms:
         assert parts[f"distill_{name}"] > 0, name
     distill = sum(w * parts[f"distill_{name}"] for name, w in terms.items())
@@ -78,7 +78,10 @@ def test_loss_is_task_loss_plus_weighted_distillation_terms(train_set):
     torch.testing.assert_close(parts["loss"], task + distill)
 
 
-@pytest.mark.parametrize("off", ["feature", "logit", "rkd_distance", "rkd_angle", "identity_centre"])
+ALL_ON = DistillConfig(contrastive=0.5, similarity=0.5)  # the default terms and the identity-level ones
+
+
+@pytest.mark.parametrize("off", list(DISTILL_TERMS))
 def test_a_zero_weight_switches_its_term_off_and_skips_its_computation(train_set, monkeypatch, off):
     functions = {
         "feature": "feature_distillation",
@@ -86,21 +89,25 @@ def test_a_zero_weight_switches_its_term_off_and_skips_its_computation(train_set
         "rkd_distance": "rkd_distance",
         "rkd_angle": "rkd_angle",
         "identity_centre": "identity_centre_distillation",
+        "contrastive": "contrastive_distillation",
+        "similarity": "similarity_distillation",
     }
 
     def must_not_run(*args, **kwargs):
         raise AssertionError(f"{off} was computed with weight 0")
 
     monkeypatch.setattr(objective_module, functions[off], must_not_run)
-    _, student, _, objective = build(dataclasses.replace(DistillConfig(), **{off: 0.0}))
+    _, student, _, objective = build(dataclasses.replace(ALL_ON, **{off: 0.0}))
     if off == "feature":
         assert objective.projector is None and "projector" not in objective.extra_modules()
+    if off == "contrastive":  # no projection head built: no parameter, no draw from the generator
+        assert objective.contrastive_head is None and "contrastive_head" not in objective.extra_modules()
     parts = objective(train_set.batch(torch.arange(8)))
     assert f"distill_{off}" not in parts and "distill" in parts
 
 
 def test_all_weights_zero_with_a_frozen_teacher_never_runs_the_teacher(train_set):
-    off = DistillConfig(feature=0, logit=0, rkd_distance=0, rkd_angle=0, identity_centre=0)
+    off = DistillConfig(**dict.fromkeys(DISTILL_TERMS, 0.0))
     _, student, teacher, objective = build(off)
     teacher.register_forward_hook(lambda *a: pytest.fail("the teacher ran"))
     parts = objective(train_set.batch(torch.arange(8)))

@@ -9,7 +9,12 @@ All take teacher tensors as given; the caller detaches them (or not, for joint t
   both are invariant to how each network scales (distance) or rotates (angle) its embedding space,
   so student and teacher may have different dimensions;
 - identity_centre_distillation: each student embedding pulled to its identity's teacher centre
-  (the identity-centred instance-wise term of de-occlusion distillation for masked faces).
+  (the identity-centred instance-wise term of de-occlusion distillation for masked faces);
+- contrastive_distillation: InfoNCE of each (projected) student embedding against the teacher
+  embedding of the same image (positive) and the teacher embeddings of other identities
+  (negatives), after CRD (Tian et al., ICLR 2020) with in-batch negatives;
+- similarity_distillation: each row of the student's cosine-similarity matrix over the batch
+  matched to the teacher's as distributions, KL(teacher || student): who resembles whom.
 """
 
 from __future__ import annotations
@@ -75,3 +80,32 @@ def identity_centre_distillation(student: torch.Tensor, teacher: torch.Tensor, i
     centres = torch.zeros(len(labels), teacher.shape[1], dtype=teacher.dtype, device=teacher.device)
     centres = F.normalize(centres.index_add(0, index, teacher), dim=1)
     return (1 - F.cosine_similarity(student, centres[index], dim=1)).mean()
+
+
+def contrastive_distillation(
+    student: torch.Tensor, teacher: torch.Tensor, identity: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Mean over rows i of -log( e^(s_i.t_i / T) / (e^(s_i.t_i / T) + sum_{j: y_j != y_i} e^(s_i.t_j / T)) ),
+    with s and t unit-normalised: the student must find the teacher's view of its own image among
+    the teacher's views of other people. Other images of the same identity are neither positive
+    nor negative (the teacher puts them close too)."""
+    s, t = F.normalize(student, dim=1), F.normalize(teacher, dim=1)
+    logits = s @ t.T / temperature  # (B, B)
+    same = identity[:, None] == identity[None, :]
+    own = torch.eye(len(s), dtype=torch.bool, device=s.device)
+    logits = logits.masked_fill(same & ~own, float("-inf"))
+    return (torch.logsumexp(logits, dim=1) - logits.diagonal()).mean()
+
+
+def similarity_distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean over rows of KL(softmax(T_i / t) || softmax(S_i / t)), S and T the cosine-similarity
+    matrices of the student and teacher embeddings over the batch, self excluded; 0 for a batch of
+    one. Invariant to rotating either embedding space."""
+    if len(student) < 2:
+        return student.sum() * 0.0
+    s, t = F.normalize(student, dim=1), F.normalize(teacher, dim=1)
+    off = ~torch.eye(len(s), dtype=torch.bool, device=s.device)
+    rows = (len(s), len(s) - 1)
+    log_p_student = F.log_softmax((s @ s.T)[off].view(rows) / temperature, dim=1)
+    log_p_teacher = F.log_softmax((t @ t.T)[off].view(rows) / temperature, dim=1)
+    return F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)

@@ -24,18 +24,21 @@ from thz.config import DistillConfig, LossConfig
 from thz.distributed import gather_rows
 from thz.losses.adversarial import Adversary
 from thz.losses.distill import (
+    contrastive_distillation,
     feature_distillation,
     identity_centre_distillation,
     logit_distillation,
     rkd_angle,
     rkd_distance,
+    similarity_distillation,
 )
 from thz.losses.margin import MARGIN_METRICS, MarginSoftmax
 from thz.losses.reconstruction import reconstruction_terms
 from thz.losses.supcon import instance_loss, supcon_loss, triplet_loss
 
 RECON_TERMS = ("charbonnier", "ssim", "gradient", "lpips")
-DISTILL_TERMS = ("feature", "logit", "rkd_distance", "rkd_angle", "identity_centre")
+DISTILL_TERMS = ("feature", "logit", "rkd_distance", "rkd_angle", "identity_centre", "contrastive", "similarity")
+GLOBAL_TERMS = ("rkd_distance", "rkd_angle", "identity_centre", "contrastive", "similarity")  # see the whole batch
 
 
 def _no_autocast(like: torch.Tensor):
@@ -190,6 +193,11 @@ class MultiTaskObjective(Objective):
         return parts
 
 
+def _scored_dim(net: nn.Module) -> int:
+    """Length of a network's scored embedding: its identity head's, twice with a twin head."""
+    return net.embedding.mlp[-1].out_features * (2 if net.twin_embedding is not None else 1)
+
+
 def _margin_softmax(model: nn.Module, cfg: LossConfig, identities: int) -> MarginSoftmax:
     """The margin softmax of loss.metric over `identities` training identities, on the identity
     embedding (the identity head's, when the network has a twin head)."""
@@ -254,6 +262,9 @@ class DistillationObjective(Objective):
         self.projector = None
         if cfg.feature > 0:
             self.projector = nn.Linear(task.model.encoder.channels[-1], teacher.encoder.channels[-1])
+        self.contrastive_head = None  # the student's embedding into the teacher's, for InfoNCE
+        if cfg.contrastive > 0:
+            self.contrastive_head = nn.Linear(_scored_dim(task.model), _scored_dim(teacher))
 
     @property
     def task_objective(self) -> MultiTaskObjective:
@@ -263,6 +274,8 @@ class DistillationObjective(Objective):
         extra = self.task.extra_modules()
         if self.projector is not None:
             extra["projector"] = self.projector
+        if self.contrastive_head is not None:
+            extra["contrastive_head"] = self.contrastive_head
         if not self.cfg.freeze_teacher:
             extra["teacher"] = self.teacher
         return extra
@@ -313,7 +326,7 @@ class DistillationObjective(Objective):
         batch (thz.distributed)."""
         cfg, terms = self.cfg, {}
         s_emb, t_emb = student.emb[:rows].float(), teacher.emb[:rows].detach().float()
-        if cfg.rkd_distance > 0 or cfg.rkd_angle > 0 or cfg.identity_centre > 0:
+        if any(getattr(cfg, name) > 0 for name in GLOBAL_TERMS):
             s_emb, t_emb, identity = gather_rows(s_emb), gather_rows(t_emb), gather_rows(identity)
         if cfg.feature > 0:
             projected = self.projector(student.latent[:rows].float())
@@ -328,4 +341,9 @@ class DistillationObjective(Objective):
             terms["rkd_angle"] = rkd_angle(s_emb, t_emb)
         if cfg.identity_centre > 0:
             terms["identity_centre"] = identity_centre_distillation(s_emb, t_emb, identity)
+        if cfg.contrastive > 0:
+            projected = self.contrastive_head(s_emb)
+            terms["contrastive"] = contrastive_distillation(projected, t_emb, identity, cfg.contrastive_temperature)
+        if cfg.similarity > 0:
+            terms["similarity"] = similarity_distillation(s_emb, t_emb, cfg.similarity_temperature)
         return terms
