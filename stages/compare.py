@@ -1,7 +1,8 @@
 """Stage `compare`: the student against the baseline (and the teacher against both) on the test
 identities of every fold run, from the evaluate stage's tables (thz.eval.compare): differences
 with bootstrap intervals over identities, Wilcoxon and McNemar tests, the folds' mean and spread
-(metrics/compare.json), and a report that opens offline (thz.eval.report)."""
+(metrics/compare.json), a report that opens offline (thz.eval.report), and the flat files DVC
+shows as metrics, one per model, for the pixel baseline and per pair (thz.eval.summary)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ from thz.cli import parse_paths, run
 from thz.config import load_config
 from thz.eval.compare import compare_models, read_evaluations
 from thz.eval.report import fold_summary, write_report_folder
+from thz.eval.summary import read_pixel_baselines, write_summaries
 from thz.files import write_json
 
 
 def main(argv=None) -> None:
-    args = parse_paths(argv, "--eval", "--metrics", "--report", description=__doc__)
+    args = parse_paths(argv, "--eval", "--pixel", "--metrics", "--summary", "--report", description=__doc__)
     cfg = load_config(args.params)
     folds = list(cfg.split.run_folds)
     evaluations = read_evaluations(args.eval, folds)
+    pixel = read_pixel_baselines(args.pixel, folds)
     comparison = compare_models(evaluations, folds, seed=cfg.seed)
     cross_validation = {"folds": cfg.split.folds, "folds_run": len(folds), **fold_summary(comparison.metrics)}
     write_json(args.metrics, {**comparison.pairs, "cross_validation": cross_validation})
+    write_summaries(args.summary, comparison.metrics, comparison.pairs, pixel)
     write_report_folder(args.report, evaluations, comparison, cfg.split.folds)
     c, n = comparison.pairs["student_vs_baseline"]["verification_auc"], comparison.pairs["student_vs_baseline"]
     print(

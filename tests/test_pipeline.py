@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from tests.conftest import write_dataset
+from tests.test_metrics_files import MAX_COLUMNS, MAX_FILES, problems, summary_shape
 from tests.tiny_repo import make_tiny_repo, run
 
 
@@ -115,6 +116,15 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
     assert set(compare) == {"student_vs_baseline", "teacher_vs_baseline", "teacher_vs_student", "cross_validation"}
     assert compare["cross_validation"]["folds_run"] == 1 and compare["student_vs_baseline"]["identities"] == 2
     assert "wilcoxon_p" in compare["student_vs_baseline"]["verification_auc"]
+    verdict = json.loads((repo / "metrics/summary/student_vs_baseline.json").read_text())
+    assert verdict["auc_diff"] == compare["student_vs_baseline"]["verification_auc"]["difference"]
+    assert problems(repo) == []  # no list value or dotted key in any metrics file the repro wrote
+    files, widest, union = summary_shape(repo)
+    assert len(files) <= MAX_FILES and widest <= 30 and union <= MAX_COLUMNS, (files, widest, union)
+    assert "auc_diff" in run(["dvc", "metrics", "show"], repo)
+    # DVCLive's log is not git-ignored (cache: false): a commit keeps it for `dvc exp show` on a fresh clone
+    ignored = run(["git", "status", "--porcelain", "--ignored", "-uall", "metrics/train"], repo)
+    assert "?? metrics/train/fold_0/student/metrics.json" in ignored and "!!" not in ignored, ignored
     page = (repo / "metrics/report/report.html").read_text()
     assert "data:image/png;base64," in page and "<script" not in page
     card = json.loads((repo / "models/fold_0/student.json").read_text())  # exported, checked inside the stage

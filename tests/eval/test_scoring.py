@@ -45,7 +45,7 @@ def test_perfect_embeddings_score_perfectly():
     v = metrics["verification"]
     assert v["probe_gallery"]["auc"] == 1.0 and v["probe_gallery"]["eer"] == 0.0
     assert v["concealed_concealed"]["auc"] == 1.0 and v["rank1"] == 1.0
-    assert v["triplet_ranking_accuracy"] == 1.0 and v["triplet_ranking_accuracy_margin_0.2"] == 1.0
+    assert v["triplet_ranking_accuracy"] == 1.0 and v["triplet_ranking_accuracy_margin_0p2"] == 1.0
     assert v["probe_gallery"]["at_val_threshold"]["accuracy"] == 1.0
     assert metrics["posture"]["accuracy"] == 1.0
     assert metrics["reconstruction"]["oracle"]["ssim"] == pytest.approx(1.0)

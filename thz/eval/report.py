@@ -60,14 +60,17 @@ def main_table(metrics: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def fold_summary(metrics_by_fold: dict[int, dict[str, dict]]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per model and main metric: mean, standard deviation (ddof 1; 0 for one fold), min and max
-    over the folds. Metrics a model lacks in every fold are left out."""
+def fold_summary(
+    metrics_by_fold: dict[int, dict[str, dict]], columns: tuple = MAIN_COLUMNS
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per model and main metric (`columns`: (key, label, path) as MAIN_COLUMNS): mean, standard
+    deviation (ddof 1; 0 for one fold), min and max over the folds. Metrics a model lacks in every
+    fold are left out."""
     models = list(next(iter(metrics_by_fold.values())))
     summary: dict[str, dict[str, dict[str, float]]] = {}
     for m in models:
         summary[m] = {}
-        for key, _, path in MAIN_COLUMNS:
+        for key, _, path in columns:
             values = np.array([v for f in metrics_by_fold.values() if (v := _get(f[m], path)) is not None], float)
             if len(values):
                 summary[m][key] = {

@@ -80,7 +80,8 @@ def verification(pred: Predictions, threshold: float, seed: int = 0) -> dict:
         "rank1_twin_excluded": rank1_twin_excluded(pred),  # the probe's own capture not in the gallery
         "enrollment": enrollment(pred, seed)[0],
         "triplet_ranking_accuracy": triplet_ranking_accuracy(*triplets),  # the published score
-        "triplet_ranking_accuracy_margin_0.2": triplet_ranking_accuracy(*triplets, margin=0.2),
+        # margin 0.2, written 0p2: DVC reads a dot in a key as nesting
+        "triplet_ranking_accuracy_margin_0p2": triplet_ranking_accuracy(*triplets, margin=0.2),
         "triplet": verification_metrics(pairs, np.arange(len(pairs)) < has.sum()),  # its AUC and EER
     }
 
