@@ -36,7 +36,7 @@ def _pixel(auc: float) -> dict:
 
 def _pair(difference: float) -> dict:
     verdict = {"difference": difference, "ci_low": difference - 0.01, "ci_high": difference + 0.01}
-    verdict |= {"wilcoxon_p": 0.02, "significant": True, "detectable": 0.03, "b_better": True}
+    verdict |= {"wilcoxon_p": 0.01, "wilcoxon_p_holm": 0.02, "significant": True, "detectable": 0.03, "b_better": True}
     return {
         "identities": 8,
         "verification_auc": verdict,
@@ -87,12 +87,12 @@ def test_a_pair_summary_is_the_flat_verdict_on_the_verification_metrics():
             "auc_diff": 0.05,
             "auc_ci_low": 0.04,
             "auc_ci_high": 0.06,
-            "auc_p": 0.02,
+            "auc_p_holm": 0.02,
             "auc_significant": True,
             "tar_far_1pct_diff": 0.05,
             "tar_far_1pct_ci_low": 0.04,
             "tar_far_1pct_ci_high": 0.06,
-            "tar_far_1pct_p": 0.02,
+            "tar_far_1pct_p_holm": 0.02,
             "tar_far_1pct_significant": False,
         }
     )

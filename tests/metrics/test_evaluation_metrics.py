@@ -13,7 +13,7 @@ from thz.metrics.decisions import accuracy_at_threshold, eer_threshold, triplet_
 from thz.metrics.grouping import group_means
 from thz.metrics.posture import posture_metrics
 from thz.metrics.separability import per_identity_separability, separability
-from thz.metrics.stats import bootstrap_mean_difference, detectable_difference, mcnemar, wilcoxon_signed_rank
+from thz.metrics.stats import bootstrap_mean_difference, detectable_difference, holm, mcnemar, wilcoxon_signed_rank
 
 # --- posture ---------------------------------------------------------------------------------------
 
@@ -150,7 +150,7 @@ def test_stratified_bootstrap_resamples_within_each_fold():
 
 def test_wilcoxon_detects_a_consistent_shift_and_not_noise():
     a = np.linspace(0.5, 0.9, 12)
-    assert wilcoxon_signed_rank(a, a + 0.05)["p_value"] < 0.001  # all 12 differences positive: p = 2 / 2^12
+    assert wilcoxon_signed_rank(a, a + 0.05)["p_value"] < 0.001  # 12 equal positive differences (tied: normal approx.)
     rng = np.random.default_rng(1)
     assert wilcoxon_signed_rank(a, a + rng.normal(0, 0.05, 12))["p_value"] > 0.05
     assert wilcoxon_signed_rank(a, a)["p_value"] == 1.0
@@ -218,3 +218,20 @@ def test_triplet_ranking_accuracy_with_and_without_margin():
     negative = np.array([[2.0, 0], [0, 2.1], [1.0, 0]])
     assert triplet_ranking_accuracy(anchor, positive, negative) == pytest.approx(2 / 3)
     assert triplet_ranking_accuracy(anchor, positive, negative, margin=0.2) == pytest.approx(1 / 3)
+
+
+def test_wilcoxon_rounds_float_noise_to_zero_drops_zeros_and_states_its_method():
+    a = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    b = a + np.array([0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.0, 0.0]) + 1e-13  # two zeros up to float noise
+    result = wilcoxon_signed_rank(a, b)
+    assert result["zeros"] == 2 and result["method"] == "exact"
+    assert result["p_value"] == pytest.approx(2 / 2**6)  # six positive differences, exact: 2 / 2^6
+    tied = wilcoxon_signed_rank(a, a + np.array([0.1, 0.1, 0.2, 0.2, -0.1, 0.3, 0.4, 0.5]))
+    assert tied["method"] == "normal approximation" and 0 < tied["p_value"] < 1  # ties: no exact distribution
+    assert wilcoxon_signed_rank(a, a + 1e-14)["method"].startswith("none")
+
+
+def test_holm_multiplies_the_k_th_smallest_by_m_minus_k_plus_1_and_stays_monotonic():
+    adjusted = holm({"auc": 0.01, "eer": 0.04, "tar": 0.03, "ssim": 0.5})
+    assert adjusted == pytest.approx({"auc": 0.04, "tar": 0.09, "eer": 0.09, "ssim": 0.5})
+    assert holm({"x": 0.6, "y": 0.5}) == {"x": 1.0, "y": 1.0}  # capped at 1, never below an earlier one

@@ -4,8 +4,9 @@ Identities are the independent units: each per-identity metric (from the evaluat
 per_identity.csv, pooled over the cross-validation folds run, where every identity is tested in
 one fold only) is compared as the mean per-identity difference (b - a) with a 95 % bootstrap
 interval that resamples identities, and a Wilcoxon signed-rank test; posture correctness is also
-compared image by image with the exact McNemar test. A difference is called significant only when
-the interval excludes 0 and the rank test gives p < 0.05.
+compared image by image with the exact McNemar test. The metrics of one comparison are one family:
+a difference is called significant only when the interval excludes 0 and the rank test's p,
+Holm-adjusted over the family, is below 0.05 (the raw p is kept beside it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 
 from thz.config import ConfigError
 from thz.data.problems import DataError
-from thz.metrics.stats import bootstrap_mean_difference, detectable_difference, mcnemar, wilcoxon_signed_rank
+from thz.metrics.stats import bootstrap_mean_difference, detectable_difference, holm, mcnemar, wilcoxon_signed_rank
 
 # per-identity column -> (name in the report, True when higher is better)
 METRICS = {
@@ -129,19 +130,25 @@ def compare_pair(
             continue
         x, y = ia.loc[ids, column].to_numpy(float), ib.loc[ids, column].to_numpy(float)
         boot = bootstrap_mean_difference(x, y, n_resamples=n_resamples, seed=seed, strata=strata)
-        p = wilcoxon_signed_rank(x, y)["p_value"]
-        excludes_zero = boot["ci_low"] > 0 or boot["ci_high"] < 0
+        rank_test = wilcoxon_signed_rank(x, y)
         result[column] = {
             a: float(x.mean()),
             b: float(y.mean()),
             "difference": boot["difference"],
             "ci_low": boot["ci_low"],
             "ci_high": boot["ci_high"],
-            "wilcoxon_p": p,
+            "wilcoxon_p": rank_test["p_value"],
+            "wilcoxon_method": rank_test["method"],
+            "wilcoxon_zeros": rank_test["zeros"],
             "detectable": detectable_difference(x, y, power=POWER, alpha=ALPHA),
-            "significant": bool(excludes_zero and p < ALPHA),
             "b_better": bool((boot["difference"] > 0) == higher) if boot["difference"] != 0 else False,
         }
+    # the metrics of one comparison are one family: "significant" on Holm-adjusted p
+    family = {column: c["wilcoxon_p"] for column, c in result.items() if isinstance(c, dict)}
+    for column, adjusted in holm(family).items():
+        c = result[column]
+        c["wilcoxon_p_holm"] = adjusted
+        c["significant"] = bool((c["ci_low"] > 0 or c["ci_high"] < 0) and adjusted < ALPHA)
     sa = per_sample[a].set_index("path")
     sb = per_sample[b].set_index("path")
     paths = sorted(set(sa.index) & set(sb.index))
@@ -167,7 +174,10 @@ def describe(a: str, b: str, comparison: dict) -> list[str]:
         if c["significant"]:
             verdict = f"**significant**: {b} is {'better' if c['b_better'] else 'worse'}"
         elif c["ci_low"] > 0 or c["ci_high"] < 0:
-            verdict = "not significant (the bootstrap interval excludes 0 but the rank test does not confirm it)"
+            verdict = (
+                "not significant (the bootstrap interval excludes 0 but the rank test, Holm-adjusted over "
+                "this comparison's metrics, does not confirm it)"
+            )
         else:
             verdict = (
                 f"not significant (a true difference of {c['detectable']:.4f} or more would have been found "
@@ -175,7 +185,8 @@ def describe(a: str, b: str, comparison: dict) -> list[str]:
             )
         lines.append(
             f"- {label}: {b} {c[b]:.4f} vs {a} {c[a]:.4f}, difference {c['difference']:+.4f} "
-            f"(95 % CI {c['ci_low']:+.4f} to {c['ci_high']:+.4f}; Wilcoxon p = {c['wilcoxon_p']:.3f}, {n} identities): "
+            f"(95 % CI {c['ci_low']:+.4f} to {c['ci_high']:+.4f}; Wilcoxon p = {c['wilcoxon_p']:.3f} "
+            f"({c['wilcoxon_method']}), Holm-adjusted {c['wilcoxon_p_holm']:.3f}, {n} identities): "
             f"{verdict}."
         )
     m = comparison["posture_mcnemar"]

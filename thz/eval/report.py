@@ -128,8 +128,9 @@ def build_markdown(
         "Identity-disjoint test identities; verification is concealed probe against unconcealed gallery over all "
         "pairs, with the decision threshold chosen on the validation identities. Differences are b - a, averaged "
         "over identities, with 95 % bootstrap intervals resampling identities and Wilcoxon signed-rank tests on "
-        "per-identity values; posture is also compared image by image (exact McNemar). A difference is called "
-        "significant when the interval excludes 0 and p < 0.05.",
+        "per-identity values, Holm-adjusted over the metrics of each comparison; posture is also compared image by "
+        "image (exact McNemar). A difference is called significant when the interval excludes 0 and the adjusted "
+        "p < 0.05.",
         "",
     ]
     if len(folds) == 1:

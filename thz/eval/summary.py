@@ -7,7 +7,8 @@ metrics/compare.json) stays plain output, and the summary holds, with the same k
 - per model (and the pixel baseline): the mean and sd over the folds run of the headline metrics,
   `<metric>` and `<metric>_sd`, with the test identities pooled over the folds;
 - per pair of models (`<b>_vs_<a>`): the verdict of compare's per-identity test on the verification
-  metrics, `<metric>_diff` (b - a), `_ci_low`, `_ci_high`, `_p` (Wilcoxon) and `_significant`.
+  metrics, `<metric>_diff` (b - a), `_ci_low`, `_ci_high`, `_p_holm` (Wilcoxon, Holm-adjusted over
+  the comparison's metrics) and `_significant`.
 Keys are flat, without dots (DVC reads a dot as nesting), and no value is a list.
 """
 
@@ -84,7 +85,7 @@ def pair_summary(pair: dict) -> dict:
                 f"{name}_diff": c["difference"],
                 f"{name}_ci_low": c["ci_low"],
                 f"{name}_ci_high": c["ci_high"],
-                f"{name}_p": c["wilcoxon_p"],
+                f"{name}_p_holm": c["wilcoxon_p_holm"],
                 f"{name}_significant": c["significant"],
             }
         )

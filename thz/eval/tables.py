@@ -113,21 +113,28 @@ def comparison_table(root: Path, only: str | None = None) -> str:
     for pair in pairs:
         b, a = pair.split("_vs_")
         for column in [c for c in COMPARED if c in data[pair]]:
-            keys = ("difference", "ci_low", "ci_high", "wilcoxon_p", "significant", "detectable")
-            diff, low, high, p, significant, detectable = (value(data, f"{pair}.{column}.{k}", COMPARE) for k in keys)
+            keys = ("difference", "ci_low", "ci_high", "wilcoxon_p", "wilcoxon_method", "wilcoxon_p_holm")
+            diff, low, high, p, method, holm_p = (value(data, f"{pair}.{column}.{k}", COMPARE) for k in keys)
+            significant, detectable = (
+                value(data, f"{pair}.{column}.{k}", COMPARE) for k in ("significant", "detectable")
+            )
             rows.append(
-                [f"{b} − {a}", COMPARED[column], signed(diff), f"{signed(low)} to {signed(high)}", number(p)]
-                + [number(significant), f"±{number(detectable)}"]
+                [f"{b} − {a}", COMPARED[column], signed(diff), f"{signed(low)} to {signed(high)}"]
+                + [f"{number(p)} ({method})", number(holm_p), number(significant), f"±{number(detectable)}"]
             )
     n = value(data, f"{pairs[0]}.identities", COMPARE)
     caption = (
         f"Mean per-identity difference over {n} test identities (all folds run), 95 % bootstrap interval "
-        f"resampling identities, exact Wilcoxon signed-rank p (with {n} identities it cannot go below "
-        f"{min(1.0, 2.0 / 2**n):.2g}). Significant: the interval excludes 0 and p < 0.05. Detectable: the "
-        "smallest true difference this run finds with 80 % probability (paired, p < 0.05), from the spread of the "
-        f"per-identity differences; a smaller effect may exist unseen. From `{COMPARE}`."
+        "resampling identities, Wilcoxon signed-rank p on the differences rounded to 10 decimals, zeros dropped: "
+        f"exact when their absolute values have no ties (it cannot go below {min(1.0, 2.0 / 2**n):.2g} with {n} "
+        "identities), else the normal approximation with the tie correction; Holm p: adjusted over the metrics of "
+        "each comparison. Significant: the "
+        "interval excludes 0 and the Holm p < 0.05. Detectable: the smallest true difference this run finds with "
+        "80 % probability (paired, p < 0.05), from the spread of the per-identity differences; a smaller effect "
+        f"may exist unseen. From `{COMPARE}`."
     )
-    header = ["comparison", "metric", "difference", "95 % interval", "Wilcoxon p", "significant", "detectable"]
+    header = ["comparison", "metric", "difference", "95 % interval", "Wilcoxon p", "Holm p", "significant"]
+    header.append("detectable")
     return markdown(header, rows, caption)
 
 

@@ -4,7 +4,8 @@ With a handful of test identities, a difference of a few points can be noise. Th
 take paired values (the same identities, or the same images, scored by two models):
 - bootstrap_mean_difference: percentile confidence interval of the mean per-identity difference,
   resampling identities with replacement (identities, not images, are the independent units);
-- wilcoxon_signed_rank: the paired rank test on per-identity values;
+- wilcoxon_signed_rank: the paired rank test on per-identity values (zeros and method stated);
+- holm: the family-wise adjustment of a comparison's p-values over its metrics;
 - mcnemar: the exact test on paired per-image correctness (posture), from the discordant pairs;
 - detectable_difference: the smallest true mean difference the run had a fair chance to find, so
   that "not significant" can be read as "no effect larger than this", not as "no effect".
@@ -48,14 +49,35 @@ def bootstrap_mean_difference(
     return {"difference": float(diff.mean()), "ci_low": float(low), "ci_high": float(high), "n": len(diff)}
 
 
-def wilcoxon_signed_rank(a, b) -> dict[str, float]:
-    """Two-sided Wilcoxon signed-rank test of b - a (exact for small n); p = 1 when nothing differs."""
+def wilcoxon_signed_rank(a, b, decimals: int = 10) -> dict:
+    """Two-sided Wilcoxon signed-rank test of b - a, its handling stated in the result. Differences
+    are rounded to `decimals` places first, so that float noise between equal values is a zero, not
+    a sign; zeros are then dropped (Wilcoxon's own rule; their count is `zeros`). The null
+    distribution is exact for at most 50 non-zero differences without ties in |b - a|, otherwise
+    the normal approximation with the tie correction (`method`). p = 1 when every difference is 0."""
     a, b = _paired(a, b)
-    diff = b - a
-    if np.allclose(diff, 0):
-        return {"statistic": 0.0, "p_value": 1.0, "n": len(diff)}
-    result = stats.wilcoxon(b, a, zero_method="wilcox", alternative="two-sided")
-    return {"statistic": float(result.statistic), "p_value": float(result.pvalue), "n": len(diff)}
+    diff = np.round(b - a, decimals)
+    nonzero = diff[diff != 0]
+    result = {"n": len(diff), "zeros": int(len(diff) - len(nonzero))}
+    if not len(nonzero):
+        return result | {"statistic": 0.0, "p_value": 1.0, "method": "none (every difference is 0)"}
+    exact = len(nonzero) <= 50 and len(np.unique(np.abs(nonzero))) == len(nonzero)
+    test = stats.wilcoxon(nonzero, alternative="two-sided", method="exact" if exact else "approx")
+    method = "exact" if exact else "normal approximation"
+    return result | {"statistic": float(test.statistic), "p_value": float(test.pvalue), "method": method}
+
+
+def holm(p_values: dict[str, float]) -> dict[str, float]:
+    """Holm's step-down adjustment of a family of p-values (same keys): the k-th smallest is
+    multiplied by (m - k + 1), kept at least as large as the one before, capped at 1. Controls the
+    chance of any false 'significant' in the family at the level used, without assuming
+    independence between its tests."""
+    adjusted, running = {}, 0.0
+    order = sorted(p_values, key=p_values.get)
+    for k, key in enumerate(order):
+        running = max(running, min(1.0, (len(order) - k) * p_values[key]))
+        adjusted[key] = running
+    return adjusted
 
 
 def mcnemar(correct_a, correct_b) -> dict[str, float]:
