@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from thz.config import Config, ConfigError, config_from_dict
+from thz.config import Config, ConfigError, config_from_dict, without_moved
 from thz.files import atomic_path
 
 FORMAT_VERSION = 1
@@ -55,8 +55,7 @@ def load_model(path: str | Path):
     from thz.models import build_model
 
     ckpt = load_checkpoint(path)
-    cfg: Config = config_from_dict(ckpt["config"], source=str(path))
+    cfg: Config = config_from_dict(without_moved(ckpt["config"]), source=str(path))
     model = build_model(cfg.model, cfg.teacher if "visible" in ckpt.get("modalities", ["thz"]) else None)
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg
-
