@@ -229,6 +229,8 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, trai
         a, b = load_checkpoint(tmp_path / "a" / name), load_checkpoint(tmp_path / "b" / name)
         assert a["step"] == b["step"]
         _assert_same_state(a["model"], b["model"])
+        # the same bytes, so the same DVC hash: committing the resumed run invalidates nothing
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 2 * per_epoch
 
 
