@@ -45,10 +45,13 @@ class Execution:
 
     resume: bool = False  # THZ_RESUME=1: continue from the output folder's last.pt
     threads: int = 0  # THZ_THREADS=N: CPU threads per process; 0: torch's default (shared by the processes)
-    nproc: int = 1  # THZ_NPROC=N: data-parallel training processes started through torchrun
+    # THZ_NPROC=N: data-parallel training processes started through torchrun; the global batch stays
+    # P x K, split into whole identities (P must divide evenly), so only the other ranks' dropout differs
+    nproc: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Execution:
+        """Read once per stage, here only, so every variable is checked the same way."""
         env = os.environ if env is None else env
         return cls(
             resume=bool(_env_int(env, "THZ_RESUME", 0, 1, "1 to resume from last.pt, 0 (or unset) not to")),
