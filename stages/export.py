@@ -8,13 +8,13 @@ from __future__ import annotations
 from thz.cli import parse_paths, run
 from thz.config import load_config
 from thz.deploy.onnx_export import export_model
-from thz.runtime import seed_everything, set_threads
+from thz.runtime import Execution, seed_everything, set_threads
 
 
 def main(argv=None) -> None:
     args = parse_paths(argv, "--model", "--images", "--eval", "--onnx", description=__doc__)
     cfg = load_config(args.params)
-    set_threads(cfg.train.threads)
+    set_threads(Execution.from_env().threads)
     seed_everything(cfg.seed)
     card = export_model(args.model, args.images, args.eval, args.onnx, cfg.data.strict)
     p = card["parity"]

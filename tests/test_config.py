@@ -16,9 +16,9 @@ from thz.config import (
     choices,
     config_from_dict,
     config_to_dict,
-    execution_keys,
     load_config,
 )
+from thz.runtime import Execution
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,7 +98,6 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_config(bad)
 
 
-
 def test_a_duplicate_key_is_refused_naming_both_lines(tmp_path):
     """PyYAML keeps the last of two equal keys (DVC's loader refuses the file): a second `data:`
     section would silently discard the first, so the stages refuse it too."""
@@ -132,6 +131,7 @@ def test_a_split_part_of_one_identity_is_refused_when_params_are_read():
     with pytest.raises(ConfigError, match=r"'split.val_identities' = \['s01'\]: expected at least 2 identities"):
         config_from_dict({"split": {"val_identities": ["s01"]}})
     assert config_from_dict({"split": {"n_val_identities": 2, "n_test_identities": 2}}).split.n_val_identities == 2
+
 
 def _stage_bodies() -> dict[str, dict]:
     """dvc.yaml's stages, the body of a foreach stage in place of its template."""
@@ -170,8 +170,29 @@ def test_sections_that_must_agree_are_checked_when_params_are_read():
     assert config_from_dict({"model": {"twin_head": 1.0}, "loss": {"instance": 0.3}}).model.scored_dim == 256
 
 
-def test_execution_keys_are_the_ones_marked_in_the_config():
-    assert execution_keys() == {"train.resume", "train.threads", "train.nproc"}
+def test_execution_settings_are_environment_variables_checked_by_name():
+    """How a run executes is no param (DVC would retrain every stage reading it): THZ_* variables."""
+    assert Execution.from_env({}) == Execution(resume=False, threads=0, nproc=1)
+    assert Execution.from_env({"THZ_RESUME": "", "THZ_THREADS": "0"}) == Execution()
+    given = {"THZ_RESUME": "1", "THZ_THREADS": "2", "THZ_NPROC": "4"}
+    assert Execution.from_env(given) == Execution(resume=True, threads=2, nproc=4)
+    for name, value, expected in (
+        ("THZ_RESUME", "true", "from 0 to 1 [(]1 to resume from last.pt"),
+        ("THZ_THREADS", "-1", "from 0 to 256 [(]CPU threads per process"),
+        ("THZ_NPROC", "0", "from 1 to 1024 [(]the number of training processes"),
+    ):
+        with pytest.raises(
+            ConfigError, match=rf"^environment variable {name}='{value}': expected a whole number {expected}"
+        ):
+            Execution.from_env({name: value})
+
+
+def test_a_params_yaml_still_holding_an_execution_key_is_told_where_it_went():
+    for key, variable in (("resume", "THZ_RESUME=1"), ("threads", "THZ_THREADS=N"), ("nproc", "THZ_NPROC=N")):
+        with pytest.raises(
+            ConfigError, match=rf"^p.yaml: 'train.{key}' is no longer a param .*: delete it and set {variable} in the"
+        ):
+            config_from_dict({"train": {key: 1}}, source="p.yaml")
 
 
 def test_every_registry_offers_exactly_the_choices_the_config_accepts():

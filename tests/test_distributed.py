@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,23 +107,22 @@ def test_the_stage_under_torchrun_trains_like_one_process_and_only_rank_0_writes
     assert two["metrics"]["ssim"] == pytest.approx(one["metrics"]["ssim"], abs=1e-3)
     summary = json.loads((repo / "two_live/metrics.json").read_text())
     assert summary["step"] == 5 and "train_seconds" in summary
+    shared = max(1, (os.cpu_count() or 1) // 2)  # the cores shared by the 2 processes
+    assert summary["execution"] == {"resume": 0, "threads": shared, "nproc": 2}  # how it ran
     # resume under torchrun: rank 0 reads last.pt and shares it; the finished run has nothing left
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["train"]["resume"] = True
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     before = (repo / "two/last.pt").read_bytes()
-    log = run([*TORCHRUN, *stage, "--out", "two", "--live", "two_live"], repo)
+    log = run([*TORCHRUN, *stage, "--out", "two", "--live", "two_live"], repo, THZ_RESUME="1")
     assert log.count("resuming from two/last.pt at step 5 of 5") == 1
     assert (repo / "two/last.pt").read_bytes() == before
 
 
 @pytest.mark.slow
-def test_dvc_repro_with_train_nproc_2_relaunches_every_training_stage(tmp_path):
-    """`train.nproc: 2` in params.yaml: the unchanged stage commands run their training as two
-    torchrun processes (teacher and distilled student too), and the pipeline completes."""
-    repo = _repo_with(tmp_path, train={"nproc": 2})
-    log = run(["dvc", "repro"], repo)
-    assert log.count("train.nproc is 2: ") == 3
+def test_dvc_repro_with_thz_nproc_2_relaunches_every_training_stage(tmp_path):
+    """`THZ_NPROC=2 dvc repro`: the unchanged stage commands run their training as two torchrun
+    processes (teacher and distilled student too), and the pipeline completes."""
+    repo = _repo_with(tmp_path)
+    log = run(["dvc", "repro"], repo, THZ_NPROC="2")
+    assert log.count("THZ_NPROC is 2: ") == 3
     for variant in ("baseline", "teacher", "student"):
         assert (repo / f"models/fold_0/{variant}/best.pt").is_file()
     assert log.count("rank 1 of 2 on cpu") == 3
@@ -244,15 +244,25 @@ def test_a_checkpoint_with_an_unknown_config_key_is_refused_naming_it(tmp_path):
         load_model(tmp_path / "old.pt")
 
 
+def test_a_checkpoint_written_when_resume_threads_nproc_were_params_loads(tmp_path):
+    cfg = tiny_config()
+    stored = config_to_dict(cfg)
+    stored["train"].update(resume=False, threads=0, nproc=1)  # now THZ_* variables (thz.runtime.Execution)
+    model = build_model(cfg.model)
+    save_checkpoint(tmp_path / "old.pt", model=model.state_dict(), config=stored, modalities=["thz"])
+    assert load_model(tmp_path / "old.pt")[1] == cfg
+
+
 @pytest.mark.slow
 def test_two_queued_experiments_run_side_by_side_and_both_show(tmp_path):
-    """`dvc exp run --queue` twice, then `dvc queue start -j 2`: two workers run the pipeline at once,
-    one CPU thread each (train.threads=1 so they do not oversubscribe the cores), each in its own
-    workspace; `dvc exp show` lists both with their training metrics."""
+    """`dvc exp run --queue` twice, then `THZ_THREADS=1 dvc queue start -j 2`: two workers run the
+    pipeline at once, one CPU thread each (the workers inherit the environment of `dvc queue start`,
+    so they do not oversubscribe the cores), each in its own workspace; `dvc exp show` lists both
+    with their training metrics and the threads they ran with."""
     repo = _repo_with(tmp_path)
     for name, lr in (("lr-high", 0.002), ("lr-low", 0.0005)):
-        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"train.lr={lr}", "-S", "train.threads=1"], repo)
-    run(["dvc", "queue", "start", "-j", "2"], repo)
+        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"train.lr={lr}"], repo)
+    run(["dvc", "queue", "start", "-j", "2"], repo, THZ_THREADS="1")
     deadline = time.monotonic() + 900
     while True:
         status = run(["dvc", "queue", "status"], repo)
@@ -266,3 +276,4 @@ def test_two_queued_experiments_run_side_by_side_and_both_show(tmp_path):
     assert sorted(shown.index) == ["lr-high", "lr-low"] and set(shown.State) == {"Success"}
     assert shown.loc["lr-high", "train.lr"] == 0.002 and shown.loc["lr-low", "train.lr"] == 0.0005
     assert shown["metrics/train/fold_0/student/metrics.json:best/step"].notna().all()  # each trained
+    assert list(shown["metrics/train/fold_0/student/metrics.json:execution.threads"].astype(int)) == [1, 1]

@@ -1,12 +1,15 @@
 """Interrupted stages, on the real stage in a tiny copy of the repository: in training, Ctrl-C ends
-with one line saying how to resume, and a kill -9 followed by the documented resume and `dvc commit`
-versions exactly the weights of an uninterrupted run, with no stray file in the DVC output; a
-kill -9 of an evaluation leaves its output folder as the previous evaluation or the new one, whole."""
+with one line saying how to resume, and that resume and `dvc commit` version exactly the weights of
+an uninterrupted run and leave every other stage up to date (resuming is no param); a kill -9
+followed by the same resume leaves no stray file in the DVC output; a kill -9 of an evaluation
+leaves its output folder as the previous evaluation or the new one, whole."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -59,8 +62,50 @@ def test_ctrl_c_ends_with_one_line_saying_where_the_checkpoint_is_and_how_to_res
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    assert "interrupted: the last checkpoint is models/fold_0/baseline/last.pt; to continue from it, set " in err
-    assert "train.resume: true in params.yaml and run `python -m stages.train --variant baseline" in err
+    assert "interrupted: the last checkpoint is models/fold_0/baseline/last.pt; to continue from it, run " in err
+    assert "`THZ_RESUME=1 python -m stages.train --variant baseline --images" in err
+    assert ", then `dvc commit` the stage\n" in err  # the end of the line (the progress bar closes after it)
+
+
+def _lock_out(repo: Path, stage: str, path: str) -> str:
+    """The hash dvc.lock records for one output of one stage."""
+    outs = yaml.safe_load((repo / "dvc.lock").read_text())["stages"][stage]["outs"]
+    return next(o["md5"] for o in outs if o["path"] == path)
+
+
+def test_ctrl_c_under_dvc_repro_then_the_resume_it_advises_changes_no_other_stage(tmp_path):
+    """After a whole `dvc repro`, train_baseline@0 runs again under DVC and gets a Ctrl-C (SIGINT to
+    the terminal's process group). Resumed with the command its message gives and `dvc commit`ed,
+    the weights are the uninterrupted run's (the same hash in dvc.lock) and `dvc status` finds every
+    stage up to date: the resume is no param, so it invalidates nothing."""
+    repo = _repo(tmp_path, "repo", epochs=4, val_every=0.5)
+    run(["dvc", "repro"], repo)
+    weights = _lock_out(repo, "train_baseline@0", "models/fold_0/baseline")
+    out = repo / "models/fold_0/baseline"
+    shutil.rmtree(out)  # as `dvc repro` removes it first: the next last.pt is the new run's
+    proc = subprocess.Popen(
+        ["dvc", "repro", "-f", "-s", "train_baseline@0"],
+        cwd=repo,
+        env=dvc_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    _wait_for(out / "last.pt", proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    log, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, f"the training finished before the Ctrl-C: {log}"
+    command = re.search(r"to continue from it, run `([^`]+)`, then `dvc commit` the stage", log)
+    assert command, log
+    resumed = run(["bash", "-c", command.group(1)], repo)
+    assert "resuming from models/fold_0/baseline/last.pt at step" in resumed
+    run(["dvc", "commit", "-f", "train_baseline@0"], repo)
+
+    assert _lock_out(repo, "train_baseline@0", "models/fold_0/baseline") == weights
+    assert "Data and pipelines are up to date." in run(["dvc", "status"], repo)
+    summary = json.loads((repo / "metrics/train/fold_0/baseline/metrics.json").read_text())
+    assert summary["execution"]["resume"] == 1 and summary["execution"]["nproc"] == 1  # how it ran
 
 
 def test_kill_9_then_resume_and_dvc_commit_versions_the_weights_of_an_uninterrupted_run(tmp_path):
@@ -79,10 +124,7 @@ def test_kill_9_then_resume_and_dvc_commit_versions_the_weights_of_an_uninterrup
         pytest.skip("the run finished before the kill")
     (out / ".last.pt.hb3k2_a1.tmp").write_bytes(b"half a checkpoint")  # what a kill during a write leaves
 
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["train"]["resume"] = True
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    resumed = run([*STAGE, *OUT], repo)
+    resumed = run([*STAGE, *OUT], repo, THZ_RESUME="1")
     assert "resuming from models/fold_0/baseline/last.pt at step" in resumed
     assert "removed models/fold_0/baseline/.last.pt.hb3k2_a1.tmp" in resumed
     run(["dvc", "commit", "-f", "train_baseline@0"], repo)

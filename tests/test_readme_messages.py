@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("dvc ", "python ", ".dvcignore", "-S ")  # quoted commands and names, not messages
+COMMANDS = ("dvc ", "python ", "THZ_", ".dvcignore", "-S ")  # quoted commands and names, not messages
 
 
 def _section() -> str:

@@ -27,15 +27,17 @@ TINY = {
 EXPORTED = ("    foreach: [baseline, student]", "    foreach: [student]")
 
 
-def dvc_env() -> dict[str, str]:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+def dvc_env(**extra: str) -> dict[str, str]:
+    """This environment for DVC and the stages, plus `extra` (e.g. THZ_RESUME="1")."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", **extra)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]  # stages' `python`
     return env
 
 
-def run(args, cwd: Path) -> str:
-    """Run a command in `cwd`; fail the test with its output unless it exits 0."""
-    proc = subprocess.run(args, cwd=cwd, env=dvc_env(), capture_output=True, text=True, timeout=900)
+def run(args, cwd: Path, **env: str) -> str:
+    """Run a command in `cwd` (with `env` added to its environment); fail the test with its output
+    unless it exits 0."""
+    proc = subprocess.run(args, cwd=cwd, env=dvc_env(**env), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 

@@ -3,12 +3,14 @@ with `torch.load(weights_only=True)` (no pickled code runs when a checkpoint is 
 
 from __future__ import annotations
 
+import sys
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from thz.config import Config, ConfigError, config_from_dict
+from thz.config import Config, ConfigError, config_from_dict, without_moved
 from thz.files import atomic_path
 
 FORMAT_VERSION = 1
@@ -24,7 +26,25 @@ def save_checkpoint(path: str | Path, **content: Any) -> None:
     file object: given a path, torch.save names the archive after the (random temporary) file, so
     equal weights would give different bytes and different DVC hashes in every clone."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        torch.save({"format_version": FORMAT_VERSION, **content}, handle)
+        torch.save(_canonical({"format_version": FORMAT_VERSION, **content}), handle)
+
+
+def _canonical(value: Any) -> Any:
+    """The same content as the same bytes: pickle writes an object once and then refers to it, so
+    a string that is one object in an uninterrupted run (the optimiser's and the config's "lr") but
+    two after a resume (unpickled strings are new objects) gave a resumed last.pt other bytes, another
+    DVC hash, and invalidated the stages reading it. Every string interned, containers rebuilt."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, dict):
+        items = ((_canonical(k), _canonical(v)) for k, v in value.items())
+        copy = OrderedDict(items) if isinstance(value, OrderedDict) else dict(items)
+        if hasattr(value, "_metadata"):  # a state dict's module versions, read by load_state_dict
+            copy._metadata = _canonical(value._metadata)
+        return copy
+    if isinstance(value, list | tuple):
+        return type(value)(_canonical(v) for v in value)
+    return value
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -55,7 +75,7 @@ def load_model(path: str | Path):
     from thz.models import build_model
 
     ckpt = load_checkpoint(path)
-    cfg: Config = config_from_dict(ckpt["config"], source=str(path))
+    cfg: Config = config_from_dict(without_moved(ckpt["config"]), source=str(path))
     model = build_model(cfg.model, cfg.teacher if "visible" in ckpt.get("modalities", ["thz"]) else None)
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg

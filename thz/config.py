@@ -168,19 +168,12 @@ class TrainConfig:
     val_every: float = field(default=2.0, metadata=_range(0.01, None))  # in epochs
     select_metric: Literal["ssim", "posture_acc", "auc", "loss"] = "ssim"
     sampler: Literal["identity", "random"] = "identity"  # P x K identity batches | shuffled pairs (published)
-    # how a run executes, not what it computes (may differ at resume; a different nproc changes
-    # only the dropout draws; train.device is not one: with precision auto it picks fp32 or AMP)
-    resume: bool = field(default=False, metadata={"execution": True})
-    threads: int = field(default=0, metadata=_range(0, 256, execution=True))  # 0: torch's default
     channels_last: bool = True  # NHWC layout: faster oneDNN convolutions on CPU, same numbers
     # where and how: "auto" takes the GPU when there is one; precision "auto" is bf16 autocast on a
     # CPU that computes bf16 natively (thz.runtime.native_bf16), fp32 on any other CPU, and mixed
     # precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    # data-parallel processes started by the stage through torchrun (one per GPU, or sharing the CPU
-    # cores); the global batch stays P x K, split into whole identities (P must divide evenly)
-    nproc: int = field(default=1, metadata=_range(1, 1024, execution=True))
     # curriculum: (1) masked-reconstruction pre-training of encoder and decoder, (2) heads with the
     # encoder frozen, then `epochs` of joint training. 0 skips a phase (the published behaviour).
     pretrain_epochs: int = field(default=0, metadata=_range(0, 100000))
@@ -257,18 +250,19 @@ def choices(section: type, key: str) -> tuple[str, ...]:
     return typing.get_args(typing.get_type_hints(section)[key])
 
 
-def execution_keys(cls: type = None, prefix: str = "") -> set[str]:
-    """Dotted keys marked as saying how a run executes, not what it computes (train.resume,
-    train.threads, train.nproc): the only keys that may change when a run is resumed."""
-    cls = cls or Config
-    keys = set()
-    for f in dataclasses.fields(cls):
-        hint = typing.get_type_hints(cls)[f.name]
-        if dataclasses.is_dataclass(hint):
-            keys |= execution_keys(hint, f"{prefix}{f.name}.")
-        elif f.metadata.get("execution"):
-            keys.add(f"{prefix}{f.name}")
-    return keys
+# Settings of how a run executes, not what it computes, were params and retrained every stage that
+# reads `train` when set; they are environment variables now (thz.runtime.Execution). A params.yaml
+# still holding one is told where it went; a checkpoint's stored config drops them (without_moved).
+MOVED_TO_ENV = {"train.resume": "THZ_RESUME=1", "train.threads": "THZ_THREADS=N", "train.nproc": "THZ_NPROC=N"}
+
+
+def without_moved(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stored config (a checkpoint's) without the keys that became environment variables."""
+    moved = {tuple(key.split(".")) for key in MOVED_TO_ENV}
+    return {
+        section: {k: v for k, v in values.items() if (section, k) not in moved} if isinstance(values, dict) else values
+        for section, values in raw.items()
+    }
 
 
 def check_across_sections(cfg: Config) -> None:
@@ -365,6 +359,12 @@ def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
+        if f"{prefix}{key}" in MOVED_TO_ENV:
+            raise ConfigError(
+                f"{source}: '{prefix}{key}' is no longer a param (it changed how a run executes, not what it "
+                f"computes, yet retrained every stage reading it): delete it and set {MOVED_TO_ENV[prefix + key]} "
+                "in the stage's environment instead"
+            )
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""

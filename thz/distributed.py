@@ -91,7 +91,7 @@ def start(device_setting: str = "auto", threads: int = 0) -> Workers:
         if local_world > torch.cuda.device_count():
             raise ConfigError(
                 f"{local_world} training processes on this node but {torch.cuda.device_count()} GPUs: one process "
-                "per GPU (train.nproc or torchrun --nproc-per-node)"
+                "per GPU (THZ_NPROC or torchrun --nproc-per-node)"
             )
         torch.cuda.set_device(device)
     if not dist.is_initialized():
@@ -111,7 +111,7 @@ def stop(workers: Workers) -> None:
 
 
 def _set_threads(threads: int, processes_here: int, device: torch.device) -> None:
-    """train.threads when set (thz.runtime.set_threads), else the cores shared by this node's processes."""
+    """THZ_THREADS when set (thz.runtime.set_threads), else the cores shared by this node's processes."""
     if threads > 0:
         set_threads(threads)
     elif processes_here > 1 and device.type == "cpu":
@@ -124,11 +124,11 @@ def relaunch_under_torchrun(nproc: int) -> int:
     experiments do not collide."""
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     if spec is None:
-        raise ConfigError(f"train.nproc is {nproc}: start the stage as `python -m stages.NAME` so it can be relaunched")
+        raise ConfigError(f"THZ_NPROC is {nproc}: start the stage as `python -m stages.NAME` so it can be relaunched")
     threads = max(1, (os.cpu_count() or 1) // nproc)
     env = {"OMP_NUM_THREADS": str(threads), **os.environ}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    print(f"train.nproc is {nproc}: " + " ".join([*command[1:], "-m", spec.name, *sys.argv[1:]]), flush=True)
+    print(f"THZ_NPROC is {nproc}: " + " ".join([*command[1:], "-m", spec.name, *sys.argv[1:]]), flush=True)
     return subprocess.run([*command, "-m", spec.name, *sys.argv[1:]], env=env).returncode
 
 

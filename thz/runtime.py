@@ -1,8 +1,12 @@
-"""Process-level settings: seeding, CPU threads, numeric precision."""
+"""Process-level settings: seeding, CPU threads, numeric precision, and how a run executes
+(environment variables, not params: they never change what a stage computes)."""
 
 from __future__ import annotations
 
+import os
 import random
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +34,42 @@ def rank_seed(seed: int, step: int, rank: int) -> int:
     if rank == 0:
         return step_seed(seed, step)
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0]) % 2**63
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a run executes, never what it computes, so DVC does not track it: set in the environment
+    of the stage (`THZ_RESUME=1 python -m stages.train ...`), recorded in the run's DVCLive summary.
+    Changing one invalidates no stage; as params.yaml keys they retrained every stage reading `train`
+    (thz.config.MOVED_TO_ENV tells an old params.yaml where they went)."""
+
+    resume: bool = False  # THZ_RESUME=1: continue from the output folder's last.pt
+    threads: int = 0  # THZ_THREADS=N: CPU threads per process; 0: torch's default (shared by the processes)
+    # THZ_NPROC=N: data-parallel training processes started through torchrun; the global batch stays
+    # P x K, split into whole identities (P must divide evenly), so only the other ranks' dropout differs
+    nproc: int = 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Execution:
+        """Read once per stage, here only, so every variable is checked the same way."""
+        env = os.environ if env is None else env
+        return cls(
+            resume=bool(_env_int(env, "THZ_RESUME", 0, 1, "1 to resume from last.pt, 0 (or unset) not to")),
+            threads=_env_int(env, "THZ_THREADS", 0, 256, "CPU threads per process, 0 for torch's default"),
+            nproc=_env_int(env, "THZ_NPROC", 1, 1024, "the number of training processes"),
+        )
+
+
+def _env_int(env: Mapping[str, str], name: str, lo: int, hi: int, meaning: str) -> int:
+    """An integer variable in [lo, hi]; unset or empty: lo. Anything else fails naming the variable."""
+    text = env.get(name, "").strip()
+    if not text:
+        return lo
+    if not (text.isdigit() and lo <= int(text) <= hi):
+        raise ConfigError(
+            f"environment variable {name}={text!r}: expected a whole number from {lo} to {hi} ({meaning})"
+        )
+    return int(text)
 
 
 def set_threads(threads: int) -> None:

@@ -4,8 +4,6 @@ the final phase, and resume across a phase boundary."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -159,11 +157,17 @@ def test_warm_up_never_takes_more_than_half_a_phase(tmp_path, train_set, val_set
 def test_resume_across_a_phase_boundary_equals_the_uninterrupted_run(tmp_path, train_set, val_set):
     cfg = tiny_config(pretrain_epochs=1, heads_epochs=1, epochs=1)
 
-    def run(directory, config, on_checkpoint=None):
+    def run(directory, config, on_checkpoint=None, resume=False):
         torch.manual_seed(0)
         model = build_model(config.model)
         return fit(
-            MultiTaskObjective(model, config.loss), train_set, val_set, config, directory, on_checkpoint=on_checkpoint
+            MultiTaskObjective(model, config.loss),
+            train_set,
+            val_set,
+            config,
+            directory,
+            on_checkpoint=on_checkpoint,
+            resume=resume,
         )
 
     run(tmp_path / "a", cfg)
@@ -177,7 +181,7 @@ def test_resume_across_a_phase_boundary_equals_the_uninterrupted_run(tmp_path, t
 
     with pytest.raises(Stop):
         run(tmp_path / "b", cfg, interrupt)
-    run(tmp_path / "b", dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True)))
+    run(tmp_path / "b", cfg, resume=True)
     a, b = load_checkpoint(tmp_path / "a/last.pt"), load_checkpoint(tmp_path / "b/last.pt")
     assert a["step"] == b["step"] == 15
     for key in a["model"]:

@@ -184,9 +184,8 @@ def test_student_resume_equals_the_uninterrupted_run(tmp_path, train_set, val_se
     cfg_b, student_b, _, objective_b = build()
     with pytest.raises(Stop):
         fit(objective_b, train_set, val_set, cfg_b, tmp_path / "b", on_checkpoint=interrupt)
-    resumed = dataclasses.replace(cfg_b, train=dataclasses.replace(cfg_b.train, resume=True))
     _, student_c, _, objective_c = build()
-    fit(objective_c, train_set, val_set, resumed, tmp_path / "b")
+    fit(objective_c, train_set, val_set, cfg_b, tmp_path / "b", resume=True)
     a, c = load_checkpoint(tmp_path / "a/last.pt"), load_checkpoint(tmp_path / "b/last.pt")
     for key in a["model"]:
         assert torch.equal(a["model"][key], c["model"][key]), key

@@ -79,7 +79,7 @@ def check_rank_split(n_identities: int, p: int, k: int, world_size: int) -> None
     if p % world_size:
         raise ConfigError(
             f"train.identities_per_batch: a batch of P={p} identities (x K={k} images) cannot be split evenly "
-            f"across {world_size} training processes (train.nproc or torchrun's world size); choose P as a "
+            f"across {world_size} training processes (THZ_NPROC or torchrun's world size); choose P as a "
             f"multiple of {world_size}"
             + (f" (P is capped at the {n_identities} train identities)" if p == n_identities else "")
         )

@@ -164,12 +164,14 @@ def fit(
     unread: tuple[str, ...] = (),
     tracker: Tracker | None = None,
     workers: Workers | None = None,
+    resume: bool = False,
     on_checkpoint: Callable[[int], None] | None = None,
 ) -> FitResult:
     """Train `objective.model` through `phases` (default: the curriculum of cfg.train, one joint
     phase of train.epochs unless train.pretrain_epochs/heads_epochs are set); write
     out_dir/last.pt and out_dir/best.pt (best of the last phase). `unread` params may change
-    before a resume (thz.train.resume). `workers`: this process's rank and device (default: the
+    before a resume (thz.train.resume), which `resume` asks for (THZ_RESUME, thz.runtime.Execution)
+    and which continues from out_dir/last.pt. `workers`: this process's rank and device (default: the
     only process, on the CPU); only rank 0 validates, logs to `tracker`, writes checkpoints and
     calls `on_checkpoint(step)`."""
     tc = cfg.train
@@ -185,7 +187,7 @@ def fit(
         run.workers.say(f"note: {note}")
     per_epoch = len(epoch_batches(train.identity, tc.sampler, tc.identities_per_batch, tc.images_per_identity, 0, 0))
     plan = Plan(tuple(phases or plan_phases(tc)), per_epoch, tc)
-    progress = _resume(run, out_dir / "last.pt", unread, plan) if tc.resume else Progress()
+    progress = _resume(run, out_dir / "last.pt", unread, plan) if resume else Progress()
     adversary = [run.adversary.discriminator] if run.adversary is not None else []
     broadcast_modules(
         [run.model, *objective.extra_modules().values(), *adversary]

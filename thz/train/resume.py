@@ -1,12 +1,12 @@
-"""Resume is a normal path: `train.resume: true` continues from last.pt, refusing settings that
-would make the continued run a different run."""
+"""Resume is a normal path: THZ_RESUME=1 (thz.runtime.Execution) continues from last.pt, refusing
+params that would make the continued run a different run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from thz.checkpoint import CheckpointError, load_checkpoint
-from thz.config import Config, ConfigError, config_to_dict, execution_keys
+from thz.config import Config, ConfigError, config_to_dict
 from thz.distributed import Workers, share_from_main
 
 
@@ -21,16 +21,16 @@ def read_last(path: Path, workers: Workers) -> dict | None:
             except CheckpointError as err:
                 raise CheckpointError(f"{err}; cannot resume from it: delete it to train from step 0") from None
         else:
-            print(f"train.resume is true but {path} does not exist: training from step 0", flush=True)
+            print(f"THZ_RESUME=1 but {path} does not exist: training from step 0", flush=True)
     return share_from_main(ckpt)
 
 
 def check_resumable(stored: dict, cfg: Config, path: Path, unread: tuple[str, ...] = ()) -> None:
-    """Refuse to resume under settings that would make the continued run a different run. Keys
-    that say how a run executes, not what it computes (thz.config.execution_keys), may differ;
-    so may `unread`: sections or dotted keys this run does not read (the teacher ignores distill.*).
-    A key missing from the stored config (written before the key existed) counts as its default."""
-    may_differ = execution_keys() | set(unread)
+    """Refuse to resume under params that would make the continued run a different run (how it
+    executes is no param: thz.runtime.Execution). `unread`: sections or dotted keys this run does not
+    read (the teacher ignores distill.*) may differ. A key missing from the stored config (written
+    before the key existed) counts as its default; a stored key no longer in the config is ignored."""
+    may_differ = set(unread)
     current, defaults = config_to_dict(cfg), config_to_dict(Config())
     differ = [
         f"{section}.{key}"

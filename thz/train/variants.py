@@ -1,5 +1,5 @@
 """What the three training stages share: read params and the split, build the variant's network
-and objective, run the one training loop, log to DVCLive, print the result. With train.nproc > 1
+and objective, run the one training loop, log to DVCLive, print the result. With THZ_NPROC > 1
 the stage re-runs itself as that many torchrun processes (or is started by torchrun directly, e.g.
 on several nodes); see thz.distributed.
 
@@ -30,16 +30,16 @@ from thz.distributed import relaunch_under_torchrun, start, stop, under_torchrun
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.losses.perceptual import build_perceptual_loss
 from thz.models import build_model, count_parameters
-from thz.runtime import autocast_dtype, cpu_capability, seed_everything
+from thz.runtime import Execution, autocast_dtype, cpu_capability, seed_everything
 from thz.train.curriculum import Phase
 from thz.train.loop import fit
 from thz.train.tracking import Tracker
 
 # What each variant reads from params.yaml: the one declaration, from which dvc.yaml's params of
 # train_<variant> follow (tests/test_dvc_params.py) and what a resume may change. The teacher has
-# teacher.epochs and no curriculum, so the student's epochs, curriculum and resume never retrain it.
+# teacher.epochs and no curriculum, so the student's epochs and curriculum never retrain it.
 TASK = ("seed", "data", "model", "loss", "augment")
-NOT_READ_BY_TEACHER = ("epochs", "pretrain_epochs", "heads_epochs", "mask_ratio", "mask_patch", "resume")
+NOT_READ_BY_TEACHER = ("epochs", "pretrain_epochs", "heads_epochs", "mask_ratio", "mask_patch")
 READS = {
     "baseline": (*TASK, "train"),
     "teacher": (*TASK, "teacher", *(f"train.{f.name}" for f in dataclasses.fields(TrainConfig))),
@@ -70,12 +70,12 @@ def train_variant(
 ) -> None:
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    cfg = load_config(params)
-    if cfg.train.nproc > 1 and not under_torchrun():
-        raise SystemExit(relaunch_under_torchrun(cfg.train.nproc))
-    workers = start(cfg.train.device, cfg.train.threads)
+    cfg, execution = load_config(params), Execution.from_env()
+    if execution.nproc > 1 and not under_torchrun():
+        raise SystemExit(relaunch_under_torchrun(execution.nproc))
+    workers = start(cfg.train.device, execution.threads)
     try:
-        _train(variant, cfg, images_csv, out, live, teacher, workers)
+        _train(variant, cfg, images_csv, out, live, teacher, workers, execution.resume)
     except KeyboardInterrupt:
         if workers.is_main:
             print(interrupted_message(out), file=sys.stderr, flush=True)
@@ -84,18 +84,20 @@ def train_variant(
 
 
 def interrupted_message(out: Path) -> str:
-    """One line for Ctrl-C: where the last checkpoint is and how to continue from it."""
+    """One line for Ctrl-C: where the last checkpoint is and how to continue from it. Not through
+    `dvc repro`, which deletes the stage's outputs, last.pt included, before it runs the command."""
     last = out / "last.pt"
     if not last.is_file():
         return f"interrupted before the first checkpoint: nothing in {out} to resume from"
-    command = " ".join(["python", *sys.orig_argv[1:]])
+    command = " ".join(["THZ_RESUME=1", "python", *sys.orig_argv[1:]])
     return (
-        f"interrupted: the last checkpoint is {last}; to continue from it, set train.resume: true in "
-        f"params.yaml and run `{command}`, then `dvc commit` the stage"
+        f"interrupted: the last checkpoint is {last}; to continue from it, run `{command}`, then `dvc commit` the stage"
     )
 
 
-def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, teacher: Path | None, workers) -> None:
+def _train(
+    variant: str, cfg, images_csv: Path, out: Path, live: Path | None, teacher: Path | None, workers, resume: bool
+) -> None:
     seed_everything(cfg.seed)
     perceptual = build_perceptual_loss() if cfg.loss.lpips > 0 else None
     if perceptual is None and cfg.loss.lpips > 0:
@@ -124,10 +126,19 @@ def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, te
     if not workers.is_main:
         live = None
     phases = [Phase("joint", cfg.teacher.epochs, ())] if variant == "teacher" else None  # None: train.* curriculum
-    tracker = Tracker(live, resume=cfg.train.resume)
+    tracker = Tracker(live, resume=resume)
     started = time.perf_counter()
     result = fit(
-        objective, train, val, cfg, out, phases=phases, unread=unread(variant), tracker=tracker, workers=workers
+        objective,
+        train,
+        val,
+        cfg,
+        out,
+        phases=phases,
+        unread=unread(variant),
+        resume=resume,
+        tracker=tracker,
+        workers=workers,
     )
     if not workers.is_main:
         return
@@ -141,6 +152,8 @@ def _train(variant: str, cfg, images_csv: Path, out: Path, live: Path | None, te
             # what train.precision "auto" resolved to on this machine, and why (thz.runtime)
             "precision": str(precision).removeprefix("torch."),
             "cpu_capability": cpu_capability(),
+            # how it ran (thz.runtime.Execution: no param), as numbers: a resume, threads per process, processes
+            "execution": {"resume": int(resume), "threads": torch.get_num_threads(), "nproc": workers.world_size},
         }
     )
     tracker.close()
