@@ -25,7 +25,9 @@ takes well under a second.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +55,8 @@ from thz.eval.table_parts import (
     value,
 )
 from thz.files import write_text
+
+SUMMARY = "metrics/summary"  # the DVC metrics (thz.eval.summary)
 
 # markers at the start of a line (an indented example, as in the docstring below, is left alone)
 BLOCK = re.compile(r"^(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)^(<!-- /table:(?P=name) -->)", re.DOTALL | re.M)
@@ -269,6 +273,23 @@ def visible_identity(root: Path) -> str:
     return markdown(["photos", "AUC"], rows, caption)
 
 
+def dvc_metrics_show(root: Path) -> str:
+    """The real output of `dvc metrics show --md` on the summary files (DVC run in `root`): what a
+    user sees, regenerated like every other table instead of pasted."""
+    files = sorted(str(p.relative_to(root)) for p in (root / SUMMARY).glob("*.json"))
+    if not files:
+        raise TableError(f"no metrics files in '{SUMMARY}' (dvc repro compare writes them)")
+    dvc = Path(sys.executable).with_name("dvc")
+    command = [str(dvc) if dvc.is_file() else "dvc", "metrics", "show", "--md", *files]
+    run = subprocess.run(command, cwd=root, capture_output=True, text=True, env=os.environ | {"DVC_NO_ANALYTICS": "1"})
+    if run.returncode != 0:
+        raise TableError(f"`dvc metrics show` failed in {root}: {run.stderr.strip() or run.stdout.strip()}")
+    return (
+        f"{run.stdout.strip()}\n\n_Output of `dvc metrics show --md {SUMMARY}/*.json`: a row per model, the pixel "
+        "baseline and each pair of models (the pair rows hold the verdict: second model minus first)._"
+    )
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "results": results,
     "test_metrics": test_metrics,
@@ -281,6 +302,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "split": split,
     "deploy_latency": deploy_latency,
     "visible_identity": visible_identity,
+    "dvc_metrics_show": dvc_metrics_show,
     **BUDGET_TABLES,
     **SWEEP_TABLES,
 }
