@@ -172,8 +172,21 @@ def _check_lpips_weights_are_an_input(repo: Path) -> None:
 def test_an_experiment_reruns_only_the_stages_whose_params_changed(reproduced: Path):
     exp = run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], reproduced)
     assert _trained(exp) == ["train_student@0"], exp
+    _check_metrics_diff_fits_a_screen(reproduced)
     exp = run(["dvc", "exp", "run", "-S", "train.epochs=2"], reproduced)  # the student's budget, not the teacher's
     assert _trained(exp) == ["train_baseline@0", "train_student@0"], exp
+
+
+def _check_metrics_diff_fits_a_screen(repo: Path, folds: int = 5, screen: int = 60) -> None:
+    """`dvc metrics diff` after a change to one distillation weight: the summary files' rows and a
+    few per retrained fold (DVCLive's summary), so that at the default's five folds it stays within a
+    screen, the student-minus-baseline verdict among them."""
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo))
+    per_fold = {path: len(rows) for path, rows in diff.items() if path.startswith("metrics/train/")}
+    summary = sum(len(rows) for path, rows in diff.items() if not path.startswith("metrics/train/"))
+    assert set(per_fold) == {"metrics/train/fold_0/student/metrics.json"}, diff.keys()
+    assert summary + folds * max(per_fold.values()) <= screen, diff
+    assert "auc_diff" in diff["metrics/summary/student_vs_baseline.json"], diff
 
 
 @pytest.mark.slow

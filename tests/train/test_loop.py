@@ -492,7 +492,9 @@ def test_dvclive_tracker_logs_metrics_and_plots_without_dvc_yaml(tmp_path, train
 
     tracker.summary({"best": {"loss": 1.0}})
     tracker.close()
-    assert json.loads((tmp_path / "live" / "metrics.json").read_text())["best"] == {"loss": 1.0}
+    # at the end only the run's summary: the series' last values stay in the plots, not as metrics
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text()) == {"best": {"loss": 1.0}, "step": 5}
+    assert [int(r.split("\t")[0]) for r in (plots / "metrics/val/ssim.tsv").read_text().splitlines()[1:]] == [2, 4, 5]
     assert not list(tmp_path.rglob("dvc.yaml"))
     assert not list(tmp_path.rglob("dvc.lock")) and not (tmp_path / ".dvc").exists()
 
