@@ -48,6 +48,11 @@ def _finite_numbers(value) -> list[float]:
     return [value] if isinstance(value, int | float) and not isinstance(value, bool) else []
 
 
+def _last_logged(tsv: Path) -> float:
+    """The last value of a DVCLive series (step, value[, timestamp])."""
+    return float(tsv.read_text().splitlines()[-1].split("\t")[1])
+
+
 def _trained(log: str) -> list[str]:
     """The training stages a dvc log says it ran, in order."""
     return re.findall(r"Running stage '(train_[a-z]+@\d+)'", log)
@@ -94,13 +99,17 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
     ]
     assert (repo / "metrics/contact_sheet.png").stat().st_size > 1000
     for variant in ("baseline", "teacher", "student"):
-        live = json.loads((repo / f"metrics/train/fold_0/{variant}/metrics.json").read_text())
+        live = repo / f"metrics/train/fold_0/{variant}"
+        summary = json.loads((live / "metrics.json").read_text())
         model = repo / "models" / "fold_0" / variant
         assert (model / "best.pt").is_file() and (model / "last.pt").is_file()
+        last = torch.load(model / "last.pt", weights_only=True)
+        assert summary["step"] == summary["steps"] == last["step"] and "best/ssim" in summary, variant
         # what DVCLive logged last is the last validation of the run, as last.pt records it
-        assert live["val"] == pytest.approx(torch.load(model / "last.pt", weights_only=True)["metrics"]), variant
-        assert math.isfinite(live["train"]["loss"]), variant
-    assert "distill_rkd_angle" in live["train"]  # the student's distillation terms are logged
+        logged = {p.stem: _last_logged(p) for p in (live / "plots/metrics/val").glob("*.tsv")}
+        assert logged == pytest.approx(last["metrics"]), variant
+        assert math.isfinite(_last_logged(live / "plots/metrics/train/loss.tsv")), variant
+    assert (live / "plots/metrics/train/distill_rkd_angle.tsv").is_file()  # the student's terms are logged
     evaluated = {
         v: json.loads((repo / f"metrics/eval/fold_0/{v}/metrics.json").read_text())
         for v in ("baseline", "teacher", "student")
