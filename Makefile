@@ -1,6 +1,6 @@
 # Two commands for a fresh machine (Python 3.11, pip and make are all it needs):
 #   make repro     install into .venv and run the whole pipeline (dvc repro)
-#   make test      install into .venv and run the fast tests (a few minutes; one tiny real dvc repro)
+#   make test      install into .venv and run the fast tests (two workers; one tiny real dvc repro)
 #   make test-all  every test, the slow tier too (what CI runs)
 #   make docs      rewrite the result tables in README.md and docs/ from the metrics files
 #   make lpips-weights  fetch the VGG16 weights of the LPIPS term into data/weights (needs a network)
@@ -27,7 +27,7 @@ repro: $(STAMP)
 	$(BIN)/dvc repro
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" --durations=10
+	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile --durations=10
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest --durations=25

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,23 @@ def data_config(root: Path, visible_root: Path | None = None, **overrides) -> Da
     values = dict(source="folder", dir=str(root), visible_dir=str(visible_root or ""), image_size=16)
     values.update(overrides)
     return DataConfig(**values)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`make test`: two workers on two cores), the stage processes a test starts
+    take one thread each too, as the workers' own tests do (fixture one_thread): two processes with
+    two threads each on two cores run many times slower, not twice."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("THZ_THREADS", "1")
+
+
+FIRST = ("tests/test_pipeline.py",)  # the longest file (a tiny real dvc repro): started first
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest test files first, so that under pytest-xdist (`--dist loadfile`) the other worker
+    runs the short ones meanwhile instead of waiting on a late start."""
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))
 
 
 @pytest.fixture(autouse=True, scope="module")
