@@ -67,8 +67,7 @@ class MultiTaskNet(nn.Module):
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        """What its checkpoint records (`inputs.modalities`)."""
-        return self.inputs.modalities
+        return self.inputs.modalities  # what its checkpoint records
 
     def forward(
         self,
