@@ -67,9 +67,7 @@ def worker(variant: str, setting: str, steps: int, warmup: int) -> dict:
     p, k = cfg.train.identities_per_batch, cfg.train.images_per_identity
     torch.manual_seed(0)
     objective = objective_of(variant, cfg)
-    reader = objective.model if variant == "teacher" else getattr(objective, "teacher", None)  # who reads photos
-    fmt = reader.visible_format if reader is not None else None
-    data = make_pairset(identities=p * 2, postures=5, samples=k, size=64, seed=0, visible=fmt)
+    data = make_pairset(identities=p * 2, postures=5, samples=k, size=64, seed=0, visible=objective.reads.visible)
     run = Run.start(objective, cfg)
     if compiled:
         objective.model.compile()

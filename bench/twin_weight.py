@@ -62,7 +62,7 @@ def fold_scores(repo: Path, fold: int, model_name: str, weights) -> dict:
     images = read_manifest(repo / f"data/split/fold_{fold}/images.csv")
     out = {}
     for part in ("val", "test"):
-        data = load_pairs(images, part, cfg.data.image_size, visible=model.visible_format, strict=cfg.data.strict)
+        data = load_pairs(images, part, cfg.data.image_size, visible=model.inputs.visible, strict=cfg.data.strict)
         pred = predict(model, data, routings=())
         out[part] = {}
         for w in weights:

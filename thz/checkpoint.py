@@ -69,13 +69,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path):
-    """Rebuild the network from the checkpoint's own config and load its weights (strict). A
-    teacher checkpoint (modalities thz + visible) rebuilds the teacher; any other the THz-only
-    network, so a student's best.pt loads exactly like a baseline's."""
-    from thz.models import build_model
+    """Rebuild the network from the checkpoint's own config and what it records the network read
+    (thz.models.rebuild_model), and load its weights (strict); what it reads is then its `inputs`."""
+    from thz.models import rebuild_model
 
     ckpt = load_checkpoint(path)
     cfg: Config = config_from_dict(without_moved(ckpt["config"]), source=str(path))
-    model = build_model(cfg.model, cfg.teacher if "visible" in ckpt.get("modalities", ["thz"]) else None)
+    model = rebuild_model(cfg, ckpt.get("modalities", ["thz"]))
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg

@@ -64,7 +64,7 @@ class TorchModel:
             self.model, cfg = load_model(path)
         except (FileNotFoundError, ValueError) as err:
             raise ConfigError(f"cannot load the model: {err}") from None
-        if "visible" in self.model.modalities:
+        if self.model.inputs.visible is not None:
             raise ConfigError(
                 f"{path}: a teacher checkpoint needs visible images; predict with the student or baseline"
             )

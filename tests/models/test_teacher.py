@@ -8,7 +8,7 @@ import torch
 
 from thz.checkpoint import load_model, save_checkpoint
 from thz.config import PUBLISHED_VISIBLE, Config, ConfigError, ModelConfig, TeacherConfig, config_to_dict
-from thz.models import MultiTaskNet, build_model, count_parameters
+from thz.models import Inputs, MultiTaskNet, build_model, count_parameters, rebuild_model
 from thz.models.fusion import CrossAttention, CrossAttentionFusion
 
 SMALL = ModelConfig(width=8, embedding_hidden=32, embedding_dim=16)
@@ -150,6 +150,30 @@ def test_load_model_rebuilds_a_teacher_from_its_checkpoint(tmp_path):
     torch.testing.assert_close(loaded(x, visible=x, decode=False).emb, teacher.eval()(x, visible=x, decode=False).emb)
 
 
+def test_what_a_network_reads_is_built_from_the_config_and_rebuilds_it_from_its_record():
+    cfg = Config(model=SMALL, teacher=TeacherConfig(heads=4, **PUBLISHED_VISIBLE))
+    teacher, student = build_model(cfg.model, cfg.teacher), build_model(cfg.model)
+    assert teacher.inputs == Inputs.of(cfg.teacher) and student.inputs == Inputs() == Inputs.of(None)
+    assert (teacher.inputs.visible.channels, teacher.inputs.visible.scale) == (1, 1)
+    for net in (teacher, student):
+        assert rebuild_model(cfg, list(net.modalities)).inputs == net.inputs
+    with pytest.raises(ValueError, match=r"records the inputs \['visible'\]"):
+        rebuild_model(cfg, ["visible"])
+    t = teacher  # its visible encoder and fusion, without saying that it reads a photo
+    parts = (t.encoder, t.reduction, t.embedding, t.posture_head, t.decoder)
+    with pytest.raises(ValueError, match="visible encoder, a fusion block and visible inputs"):
+        MultiTaskNet(*parts, visible_encoder=t.visible_encoder, fusion=t.fusion)
+
+
+def test_a_thz_only_network_picks_no_photo_and_a_teacher_needs_one():
+    batch = {"input": torch.rand(2, 1, 64, 64), "target": torch.rand(2, 1, 64, 64), "posture": torch.tensor([0, 1])}
+    images, posture, visible = Inputs().pick({**batch, "visible_input": torch.rand(2, 1, 64, 64)})
+    assert torch.equal(images, torch.cat([batch["input"], batch["target"]])) and visible is None
+    assert posture.tolist() == [0, 1, 0, 1]
+    with pytest.raises(ValueError, match="needs visible images but the batch has none"):
+        Inputs.of(TeacherConfig(heads=4)).pick(batch)
+
+
 def test_latent_is_taken_before_dropout_and_the_heads_get_one_shared_mask():
     """Distillation matches the latent, so it must not carry the heads' dropout noise."""
     model = build_model(ModelConfig(width=8, embedding_hidden=32, embedding_dim=16, dropout=0.9)).train()
@@ -165,7 +189,7 @@ def test_latent_is_taken_before_dropout_and_the_heads_get_one_shared_mask():
 @pytest.mark.parametrize("colour, scale", [(True, 1), (False, 2), (True, 2), (True, 4)])
 def test_a_teacher_reads_colour_visible_images_at_their_own_size(colour, scale):
     teacher = build_model(SMALL, TeacherConfig(heads=4, visible_colour=colour, visible_scale=scale)).eval()
-    fmt = teacher.visible_format
+    fmt = teacher.inputs.visible
     assert (fmt.channels, fmt.scale) == (3 if colour else 1, scale)
     x, posture = torch.rand(2, 1, 64, 64), torch.tensor([0, 1])
     v = torch.rand(2, fmt.channels, 64 * scale, 64 * scale)
@@ -180,12 +204,12 @@ def test_a_teacher_reads_colour_visible_images_at_their_own_size(colour, scale):
 
 def test_the_published_teacher_reads_grayscale_at_the_thz_size_and_the_default_a_colour_photo():
     published = build_model(SMALL, TeacherConfig(heads=4, **PUBLISHED_VISIBLE))
-    fmt = published.visible_format
+    fmt = published.inputs.visible
     assert (fmt.channels, fmt.scale, fmt.source) == (1, 1, "capture")
     assert published.visible_encoder.stem[0].in_channels == 1  # the published checkpoint keys
-    default = build_model(SMALL, TeacherConfig(heads=4)).visible_format
+    default = build_model(SMALL, TeacherConfig(heads=4)).inputs.visible
     assert (default.channels, default.scale, default.source) == (3, 2, "unconcealed")  # bench/sweeps/teacher.yaml
-    assert build_model(SMALL).visible_format is None
+    assert build_model(SMALL).inputs.visible is None
     scaled = build_model(SMALL, TeacherConfig(heads=4, visible_scale=2))
     assert len(scaled.visible_encoder.downscale) == 1
 
@@ -221,8 +245,6 @@ def test_modality_dropout_sends_samples_through_the_thz_path_alone_in_training_o
 
 
 def test_a_privileged_teacher_fuses_the_concealed_input_with_the_uncovered_photo():
-    from thz.losses.objective import model_inputs
-
     batch = {
         "input": torch.rand(2, 1, 64, 64),
         "target": torch.rand(2, 1, 64, 64),
@@ -231,11 +253,11 @@ def test_a_privileged_teacher_fuses_the_concealed_input_with_the_uncovered_photo
         "visible_target": torch.ones(2, 1, 64, 64),  # the uncovered face of the same capture
     }
     published = build_model(SMALL, TeacherConfig(heads=4, visible_source="capture"))
-    _, _, visible = model_inputs(published, batch)
+    _, _, visible = published.inputs.pick(batch)
     assert visible[:2].eq(0).all() and visible[2:].eq(1).all()  # each THz image with its own photo
     privileged = build_model(SMALL, TeacherConfig(heads=4, visible_source="unconcealed"))
-    assert privileged.visible_format.source == "unconcealed"
-    _, _, visible = model_inputs(privileged, batch)
+    assert privileged.inputs.visible.source == "unconcealed"
+    _, _, visible = privileged.inputs.pick(batch)
     assert visible.eq(1).all()  # the concealed inputs too
-    _, _, anchors = model_inputs(privileged, batch, anchors_only=True)
+    _, _, anchors = privileged.inputs.pick(batch, anchors_only=True)
     assert anchors.shape == (2, 1, 64, 64) and anchors.eq(1).all()

@@ -115,6 +115,14 @@ def test_all_weights_zero_with_a_frozen_teacher_never_runs_the_teacher(train_set
     assert set(parts) == set(task(train_set.batch(torch.arange(8))))
 
 
+def test_the_training_data_carries_what_the_teacher_reads_only_when_the_teacher_runs():
+    _, student, teacher, objective = build()
+    assert objective.reads == teacher.inputs and objective.reads.visible is not None
+    assert MultiTaskObjective(student, objective.task.cfg).reads.visible is None  # the student itself: THz only
+    _, student, _, idle = build(DistillConfig(**dict.fromkeys(DISTILL_TERMS, 0.0)))
+    assert not idle.needs_teacher and idle.reads == student.inputs
+
+
 def test_frozen_teacher_stays_bit_identical_and_the_student_and_projection_learn(train_set):
     cfg, student, teacher, objective = build(DistillConfig(freeze_teacher=True))
     teacher.train()  # whatever mode it arrives in, the objective runs it in eval mode

@@ -43,8 +43,8 @@ def test_privileged_colour_teacher_trains_distils_and_evaluates_and_its_student_
 
     train_variant("teacher", params, images_csv, tmp_path / "teacher", None)
     teacher, teacher_cfg = load_model(tmp_path / "teacher/best.pt")
-    assert (teacher.visible_format.channels, teacher.visible_format.scale) == (3, 2)
-    assert teacher.visible_format.source == "unconcealed"
+    assert (teacher.inputs.visible.channels, teacher.inputs.visible.scale) == (3, 2)
+    assert teacher.inputs.visible.source == "unconcealed"
     assert teacher_cfg.teacher.visible_colour and teacher_cfg.teacher.visible_scale == 2
 
     # the student's own params say nothing of the teacher's format: it comes from the checkpoint
@@ -52,7 +52,7 @@ def test_privileged_colour_teacher_trains_distils_and_evaluates_and_its_student_
     params.write_text(yaml.safe_dump(config_to_dict(dataclasses.replace(cfg, teacher=published))))
     train_variant("student", params, images_csv, tmp_path / "student", None, teacher=tmp_path / "teacher/best.pt")
     student, _ = load_model(tmp_path / "student/best.pt")
-    assert student.visible_format is None
+    assert student.inputs.visible is None
 
     metrics = evaluate_checkpoint(tmp_path / "teacher/best.pt", images_csv, tmp_path / "eval", cfg)
     assert math.isfinite(metrics["verification"]["probe_gallery"]["auc"])

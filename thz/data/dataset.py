@@ -20,7 +20,7 @@ from thz.data.problems import DataError
 class VisibleFormat:
     """How a teacher reads the visible companions: grayscale (published) or RGB, at `scale` times
     the THz image size (the simulator writes them at twice the THz size, in colour), and which
-    photo goes with a concealed THz image (`source`; see thz.losses.objective.model_inputs)."""
+    photo goes with a concealed THz image (`source`; see thz.models.inputs, which owns it)."""
 
     colour: bool = False
     scale: int = 1

@@ -28,7 +28,7 @@ class DeployedNet(nn.Module):
 
     def __init__(self, model: MultiTaskNet):
         super().__init__()
-        if "visible" in model.modalities:
+        if model.inputs.visible is not None:
             raise ValueError("a teacher needs visible images: export the student or the baseline")
         self.model = model
         self.eval()

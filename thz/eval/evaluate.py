@@ -38,7 +38,7 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     except (FileNotFoundError, ValueError) as err:
         raise ConfigError(f"cannot load the model to evaluate: {err}") from None
     images = read_manifest(images_csv)
-    size, visible = model_cfg.data.image_size, model.visible_format
+    size, visible = model_cfg.data.image_size, model.inputs.visible
     test, val = (load_pairs(images, part, size, visible=visible, strict=cfg.data.strict) for part in ("test", "val"))
     lpips_module, lpips_reason = load_lpips()
     if lpips_module is None:

@@ -1,9 +1,10 @@
 """The one inference loop: a network over a whole part of the data, for validation during training
 and for the evaluate stage alike.
 
-`predict` runs the network in eval mode (THz only for a THz-only network; a teacher also gets the
-visible images of the same captures) under each requested MoE routing: oracle (the true posture
-picks the expert, the published protocol) and predicted (the network's own posture, real use).
+`predict` runs the network in eval mode on what it reads (its `inputs`: THz only for a THz-only
+network; a teacher also gets the visible images of the same captures) under each requested MoE
+routing: oracle (the true posture picks the expert, the published protocol) and predicted (the
+network's own posture, real use).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import numpy as np
 import torch
 
 from thz.data.dataset import PairSet
-from thz.losses.objective import model_inputs
 from thz.metrics.verification import cosine_pair_scores
 
 ROUTINGS = ("oracle", "predicted")
@@ -79,7 +79,7 @@ def predict(
         if device is not None:
             batch = to_device(batch, device, channels_last=False)
         n = len(index)
-        images, posture, visible = model_inputs(model, batch)
+        images, posture, visible = model.inputs.pick(batch)
         first = routings[0] if routings else None
         out = model(images, posture, decode=n if routings else False, routing=first, visible=visible)
         if each_batch is not None:

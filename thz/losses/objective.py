@@ -5,7 +5,8 @@ them. `MultiTaskObjective` is the task objective of every network (baseline, tea
 verification ("supcon" or "triplet"), "posture", "recon" and its terms ("charbonnier", "ssim",
 "gradient", "lpips"). Each image is encoded once: concealed inputs and their
 unconcealed targets go through the encoder together; only the inputs are decoded. A teacher also
-gets the visible images of the same captures.
+gets the visible images of the same captures: each network's `inputs` (thz.models.inputs) picks
+what it reads out of a batch.
 
 `DistillationObjective` adds the teacher's knowledge to a student's task objective;
 `MaskedReconstructionObjective` is the self-supervised first phase of the curriculum. Both keep
@@ -35,6 +36,7 @@ from thz.losses.distill import (
 from thz.losses.margin import MARGIN_METRICS, MarginSoftmax
 from thz.losses.reconstruction import reconstruction_terms
 from thz.losses.supcon import instance_loss, supcon_loss, triplet_loss
+from thz.models.inputs import Inputs
 
 RECON_TERMS = ("charbonnier", "ssim", "gradient", "lpips")
 DISTILL_TERMS = ("feature", "logit", "rkd_distance", "rkd_angle", "identity_centre", "contrastive", "similarity")
@@ -46,32 +48,12 @@ def _no_autocast(like: torch.Tensor):
     return torch.autocast(like.device.type, enabled=False)
 
 
-def model_inputs(model: nn.Module, batch: dict[str, torch.Tensor], anchors_only: bool = False):
-    """(images, posture, visible) for one forward pass: [inputs; targets] (or the inputs alone),
-    their postures, and for a visible+THz network their visible images (None otherwise): each THz
-    image's own capture, or with `visible_format.source` "unconcealed" the unconcealed photo of the
-    capture for the concealed input too (a teacher privileged with the uncovered face)."""
-    keys = ("input",) if anchors_only else ("input", "target")
-    images = torch.cat([batch[k] for k in keys])
-    posture = torch.cat([batch["posture"]] * len(keys))
-    if "visible" not in getattr(model, "modalities", ("thz",)):
-        return images, posture, None
-    if "visible_input" not in batch:
-        raise ValueError(
-            "this network needs visible images but the batch has none: the teacher and the student's "
-            "training set are loaded with their visible companions (data.visible_dir)"
-        )
-    # "unconcealed": every THz image, concealed or not, comes with the unconcealed photo of its capture
-    unconcealed = getattr(getattr(model, "visible_format", None), "source", "capture") == "unconcealed"
-    return images, posture, torch.cat([batch["visible_target" if unconcealed else f"visible_{k}"] for k in keys])
-
-
 class Objective:
-    """What the training loop asks of every objective: the network it trains (`model`), the task
-    objective that validation scores (`task_objective`), the trainable modules besides the model
-    (`extra_modules`: saved in last.pt, optimised with the model), every module a step runs
-    (`networks`: placed on the device), and a call on a batch returning the loss parts with the
-    weighted total under "loss"."""
+    """What the training stage and loop ask of every objective: the network it trains (`model`), the
+    task objective that validation scores (`task_objective`), what its training data must carry
+    (`reads`), the trainable modules besides the model (`extra_modules`: saved in last.pt,
+    optimised with the model), every module a step runs (`networks`: placed on the device), and a
+    call on a batch returning the loss parts with the weighted total under "loss"."""
 
     @property
     def task_objective(self) -> MultiTaskObjective:
@@ -80,6 +62,11 @@ class Objective:
     @property
     def model(self) -> nn.Module:
         return self.task_objective.model
+
+    @property
+    def reads(self) -> Inputs:
+        """What its training batches must carry: the model's inputs."""
+        return self.model.inputs
 
     def extra_modules(self) -> dict[str, nn.Module]:
         return {}
@@ -135,7 +122,7 @@ class MultiTaskObjective(Objective):
 
     def forward(self, batch: dict[str, torch.Tensor], decode: bool = True):
         """The model on [inputs; targets] (2B rows); the first B (the inputs) decoded if `decode`."""
-        images, posture, visible = model_inputs(self.model, batch)
+        images, posture, visible = self.model.inputs.pick(batch)
         return self.model(images, posture, decode=batch["input"].shape[0] if decode else False, visible=visible)
 
     def parts(self, out, batch: dict[str, torch.Tensor], global_batch: bool = False) -> dict[str, torch.Tensor]:
@@ -231,7 +218,7 @@ class MaskedReconstructionObjective(Objective):
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model = self.task.model
-        images, posture, visible = model_inputs(model, batch)
+        images, posture, visible = model.inputs.pick(batch)
         keep = self.keep_mask(images)
         if visible is not None:  # the same squares hidden in both modalities: no shortcut around the mask
             visible = visible * F.interpolate(keep, size=visible.shape[-2:], mode="nearest")
@@ -251,7 +238,7 @@ class DistillationObjective(Objective):
     in last.pt, not in the student's weights: the student stays the baseline architecture."""
 
     def __init__(self, task: MultiTaskObjective, teacher: nn.Module, cfg: DistillConfig):
-        if "visible" not in teacher.modalities:
+        if teacher.inputs.visible is None:
             raise ValueError("the distillation teacher must be a visible+THz network")
         self.task, self.cfg = task, cfg
         self.teacher = teacher.requires_grad_(not cfg.freeze_teacher)
@@ -287,6 +274,11 @@ class DistillationObjective(Objective):
     def needs_teacher(self) -> bool:
         return not self.cfg.freeze_teacher or any(getattr(self.cfg, t) > 0 for t in DISTILL_TERMS)
 
+    @property
+    def reads(self) -> Inputs:
+        """The teacher's inputs when it runs on the training batches (the student reads THz only)."""
+        return self.teacher.inputs if self.needs_teacher else self.task.model.inputs
+
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         student = self.task.forward(batch)
         teacher, teacher_parts = self._teacher(batch)
@@ -315,7 +307,7 @@ class DistillationObjective(Objective):
             with _no_autocast(batch["input"]):
                 return out, self.teacher_task.parts(out, batch, global_batch=True)
         self.teacher.eval()
-        images, _, visible = model_inputs(self.teacher, batch, anchors_only=not self.cfg.full_triplet)
+        images, _, visible = self.teacher.inputs.pick(batch, anchors_only=not self.cfg.full_triplet)
         with torch.no_grad():
             return self.teacher(images, decode=False, visible=visible), None
 

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from thz.config import ModelConfig, choices
-from thz.data.dataset import VisibleFormat
 from thz.models.heads import EmbeddingHead, SpatialReduction, scored_embedding
+from thz.models.inputs import Inputs
 from thz.models.moe_unet import MoEOutput, PostureExperts
 
 ROUTINGS = choices(ModelConfig, "moe_routing")
@@ -42,7 +42,7 @@ class MultiTaskNet(nn.Module):
         routing: str = "predicted",
         visible_encoder: nn.Module | None = None,
         fusion: nn.Module | None = None,
-        visible_format: VisibleFormat | None = None,
+        inputs: Inputs | None = None,
         latent_dropout: float = 0.0,
         modality_dropout: float = 0.0,
         twin_embedding: EmbeddingHead | None = None,
@@ -51,13 +51,13 @@ class MultiTaskNet(nn.Module):
         super().__init__()
         if routing not in ROUTINGS:
             raise ValueError(f"model.moe_routing must be one of {ROUTINGS}, got {routing!r}")
-        if (visible_encoder is None) != (fusion is None):
-            raise ValueError("a teacher needs both a visible encoder and a fusion block")
+        inputs = inputs or Inputs()  # THz only
+        if not (visible_encoder is None) == (fusion is None) == (inputs.visible is None):
+            raise ValueError("a teacher needs a visible encoder, a fusion block and visible inputs (THz only: none)")
         self.encoder, self.reduction, self.embedding = encoder, reduction, embedding
         self.posture_head, self.decoder, self.routing = posture_head, decoder, routing
         self.visible_encoder, self.fusion = visible_encoder, fusion
-        # how this network's visible images are loaded (None: THz only)
-        self.visible_format = (visible_format or VisibleFormat()) if fusion is not None else None
+        self.inputs = inputs  # what it reads: THz only, or THz and a visible photo in its format
         self.latent_dropout = nn.Dropout(latent_dropout)  # one mask shared by both heads
         # teacher, training only: the share of samples that skip the fusion and go THz-only
         self.modality_dropout = modality_dropout
@@ -67,7 +67,7 @@ class MultiTaskNet(nn.Module):
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        return ("thz", "visible") if self.fusion is not None else ("thz",)
+        return self.inputs.modalities  # what its checkpoint records
 
     def forward(
         self,
@@ -82,7 +82,7 @@ class MultiTaskNet(nn.Module):
         only the first n (the rest are encoded for their embeddings only), False none.
         `routing` overrides the configured one (evaluation reports oracle and predicted).
         `visible` (B, C, s*H, s*W): the visible images of the same captures in this teacher's
-        `visible_format`, for a teacher only."""
+        format (`inputs.visible`), for a teacher only; `inputs.pick` takes all three from a batch."""
         if routing is not None and routing not in ROUTINGS:
             raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
         features = self.encoder(x)

@@ -109,9 +109,8 @@ def _train(
     if variant == "student":
         objective = _distillation(objective, cfg, teacher)
     # the teacher reads visible images, and so does the student's frozen teacher (in its own format)
-    reader = objective.teacher if variant == "student" and objective.needs_teacher else model
-    train = load_pairs(images, "train", cfg.data.image_size, visible=reader.visible_format, strict=cfg.data.strict)
-    val = load_pairs(images, "val", cfg.data.image_size, visible=model.visible_format, strict=cfg.data.strict)
+    train = load_pairs(images, "train", cfg.data.image_size, visible=objective.reads.visible, strict=cfg.data.strict)
+    val = load_pairs(images, "val", cfg.data.image_size, visible=model.inputs.visible, strict=cfg.data.strict)
     workers.say(
         f"{variant}: {count_parameters(model) / 1e6:.2f} M parameters; train {len(train)} pairs of "
         f"{len(train.identities)} identities, val {len(val)} pairs of {len(val.identities)}"
@@ -172,7 +171,7 @@ def _distillation(task: MultiTaskObjective, cfg: Config, teacher_path: Path | No
         teacher, teacher_cfg = load_model(teacher_path)
     except (FileNotFoundError, ValueError) as err:
         raise ConfigError(f"cannot load the teacher: {err} (run stage train_teacher first)") from None
-    if "visible" not in teacher.modalities:
+    if teacher.inputs.visible is None:
         raise ConfigError(f"{teacher_path}: not a teacher checkpoint (it takes THz images only)")
     if teacher_cfg.data.image_size != cfg.data.image_size:
         raise ConfigError(
