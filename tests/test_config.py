@@ -215,6 +215,11 @@ def test_a_params_yaml_still_holding_an_old_budget_key_is_told_where_it_went():
         config_from_dict({"train": {"mask_patch": 4}}, source="p.yaml")
     with pytest.raises(ConfigError, match=r"^p.yaml: 'teacher.epochs' is now 'budget.teacher.epochs' "):
         config_from_dict({"teacher": {"epochs": 6}}, source="p.yaml")
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key 'train.epocs'; did you mean 'budget.baseline.epochs' or 'budget.student.epochs'",
+    ):
+        config_from_dict({"train": {"epocs": 14}})
 
 
 def test_a_stored_config_from_before_the_budget_section_reads_its_keys_in_their_new_places():

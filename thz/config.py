@@ -406,8 +406,14 @@ def _build(cls: type, raw: dict[str, Any], prefix: str, source: str, base: Any =
                 "read by its own training stage only): move it there"
             )
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
+            # a typo of a key that moved (train.epocs) is pointed to its new places
+            moved = {
+                k.removeprefix(prefix): v for k, v in MOVED_TO_BUDGET.items() if k.rpartition(".")[0] + "." == prefix
+            }
+            close = difflib.get_close_matches(str(key), [*fields, *moved], n=1, cutoff=0.5)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            if close and close[0] in moved:
+                hint = "; did you mean " + " or ".join(f"'budget.{m}.{close[0]}'" for m in moved[close[0]]) + "?"
             valid = ", ".join(fields)
             raise ConfigError(f"{source}: unknown key '{prefix}{key}'{hint} (valid keys: {valid})")
     values = {}
