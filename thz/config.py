@@ -3,7 +3,7 @@
 Each params.yaml section maps onto one dataclass. Section boundaries follow DVC invalidation:
 a stage lists the sections it reads, so editing a key re-runs exactly the stages that use it.
 The loader is strict: an unknown key fails naming its dotted path and the closest valid key
-(the `dvc exp run -S trian.epochs=3` typo), a wrong type or an out-of-range value fails naming
+(the `dvc exp run -S trian.lr=0.01` typo), a wrong type or an out-of-range value fails naming
 the key and what was expected.
 """
 

@@ -200,3 +200,26 @@ def test_resume_across_a_phase_boundary_equals_the_uninterrupted_run(tmp_path, t
     assert a["step"] == b["step"] == 15
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_the_teacher_has_a_curriculum_of_its_own_budget(tmp_path, train_set, val_set):
+    """budget.teacher gives the teacher the same phases: the masked phase hides the same squares of
+    its visible images, the heads phase freezes the visible encoder too."""
+    import dataclasses
+
+    from tests.pairsets import with_visible
+    from thz.config import PUBLISHED_VISIBLE, TeacherConfig
+
+    cfg = dataclasses.replace(tiny_config(epochs=1), teacher=TeacherConfig(heads=4, **PUBLISHED_VISIBLE))
+    cfg = dataclasses.replace(
+        cfg, budget=dataclasses.replace(cfg.budget, teacher=Budget(epochs=1, pretrain_epochs=1, heads_epochs=1))
+    )
+    torch.manual_seed(0)
+    teacher = build_model(cfg.model, cfg.teacher)
+    visible = with_visible(train_set)
+    before = {k: v.clone() for k, v in teacher.visible_encoder.state_dict().items()}
+    result = fit_with(
+        MultiTaskObjective(teacher, cfg.loss), visible, with_visible(val_set), cfg, tmp_path, variant="teacher"
+    )
+    assert result.steps == 15 and load_checkpoint(tmp_path / "best.pt")["step"] > 10
+    assert any(not torch.equal(before[k], v) for k, v in teacher.visible_encoder.state_dict().items())
