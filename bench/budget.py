@@ -5,8 +5,8 @@ budget, to choose the default budget by measurement.
     python bench/budget.py --variant student --fold 1 --runs 12:train.precision=fp32
 
 Each run, EPOCHS[:KEY=VALUE,...], is a fresh training of the real stage (`python -m stages.train`)
-on the fold's train identities (params.yaml with train.epochs, teacher.epochs and the keys given
-changed), then the
+on the fold's train identities (params.yaml with budget.<model>.epochs of every model and the keys
+given changed), then the
 real evaluate stage on the fold's test identities. Run it after `dvc repro split` (it reads
 data/split/fold_K/images.csv), alone on an idle machine: the seconds are DVCLive's train_seconds.
 A student needs the fold's trained teacher (models/fold_K/teacher/best.pt).
@@ -47,13 +47,17 @@ def parse_run(text: str) -> tuple[int, list[str]]:
 
 def params_with(base: Path, epochs: int, settings: list[str]) -> dict:
     params = yaml.safe_load(base.read_text())
-    params["train"]["epochs"] = params["teacher"]["epochs"] = epochs
+    for budget in params["budget"].values():
+        budget["epochs"] = epochs
     for setting in settings:
         key, _, text = setting.partition("=")
-        section, _, name = key.partition(".")
-        if section not in params or name not in params[section]:
+        *path, name = key.split(".")
+        section = params
+        for part in path:
+            section = section.get(part) if isinstance(section, dict) else None
+        if not isinstance(section, dict) or name not in section:
             raise SystemExit(f"--runs: params.yaml has no '{key}' (in {setting})")
-        params[section][name] = yaml.safe_load(text)
+        section[name] = yaml.safe_load(text)
     return params
 
 

@@ -33,6 +33,7 @@ from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
 from thz.losses.objective import MultiTaskObjective
 from thz.models import build_model
+from thz.train.curriculum import Plan
 from thz.train.loop import Run, train_step
 
 SETTINGS = {"default": ModelConfig(), "parity": ModelConfig(width=64, moe_routing="oracle")}
@@ -52,7 +53,7 @@ def worker(setting: str, steps: int, warmup: int, p: int, k: int) -> None:
     torch.manual_seed(0)
     model = build_model(cfg.model)
     objective = MultiTaskObjective(model, cfg.loss)
-    run = Run.start(objective, cfg, workers)
+    run = Run.start(objective, cfg.train, Plan.of(cfg.budget.baseline, cfg.seed, cfg.augment), workers)
     model.train()
     batches = identity_batches(data.identity, p, k, seed=0, epoch=0)
     times = []

@@ -37,6 +37,7 @@ from thz.files import write_text
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.models import build_model
 from thz.runtime import cpu_capability, native_bf16
+from thz.train.curriculum import Plan
 from thz.train.loop import Run, train_step
 
 # student_every_image: the student distilling on every image of the batch (distill.full_triplet true,
@@ -68,7 +69,7 @@ def worker(variant: str, setting: str, steps: int, warmup: int) -> dict:
     torch.manual_seed(0)
     objective = objective_of(variant, cfg)
     data = make_pairset(identities=p * 2, postures=5, samples=k, size=64, seed=0, visible=objective.reads.visible)
-    run = Run.start(objective, cfg)
+    run = Run.start(objective, cfg.train, Plan.of(cfg.budget.baseline, cfg.seed, cfg.augment))
     if compiled:
         objective.model.compile()
     objective.model.train()

@@ -9,14 +9,14 @@ import sys
 
 import torch
 
-from tests.pairsets import tiny_config, with_visible
+from tests.pairsets import start_run, tiny_config, with_visible
 from thz.config import PUBLISHED_VISIBLE, DistillConfig, ModelConfig, TeacherConfig
 from thz.data.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
 from thz.losses.objective import DistillationObjective, MultiTaskObjective
 from thz.models import build_model
-from thz.train.loop import Run, train_step
+from thz.train.loop import train_step
 
 MODEL = ModelConfig(width=8, embedding_hidden=32, embedding_dim=16, dropout=0.0)  # no dropout: no per-rank draws
 TEACHER = TeacherConfig(heads=4, dropout=0.0, **PUBLISHED_VISIBLE)
@@ -36,7 +36,7 @@ def main(variant: str, out: str) -> None:
     objective = MultiTaskObjective(model, cfg.loss)
     if variant == "student":
         objective = DistillationObjective(objective, build_model(cfg.model, TEACHER), cfg.distill)
-    run = Run.start(objective, cfg, workers)
+    run = start_run(objective, cfg, workers)
     model.train()
     batch = data.batch(identity_batches(data.identity, 4, 3, seed=0, epoch=0)[0])
     parts = train_step(objective, batch, 0, 0.0, run)  # lr 0: the gradients stay readable

@@ -17,6 +17,7 @@ from thz.config import (
     config_from_dict,
     config_to_dict,
     load_config,
+    without_moved,
 )
 from thz.runtime import Execution
 
@@ -102,20 +103,22 @@ def test_a_duplicate_key_is_refused_naming_both_lines(tmp_path):
     """PyYAML keeps the last of two equal keys (DVC's loader refuses the file): a second `data:`
     section would silently discard the first, so the stages refuse it too."""
     params = tmp_path / "params.yaml"
-    params.write_text("data:\n  strict: false\ntrain:\n  epochs: 3\ndata:\n  image_size: 64\n")
+    params.write_text("data:\n  strict: false\ntrain:\n  lr: 0.1\ndata:\n  image_size: 64\n")
     with pytest.raises(ConfigError, match=r"params.yaml: duplicate key 'data' at line 5 \(first at line 1\)"):
         load_config(params)
-    params.write_text("train:\n  epochs: 3\n  lr: 0.01\n  epochs: 5\n")
-    with pytest.raises(ConfigError, match=r"duplicate key 'epochs' at line 4 \(first at line 2\)"):
+    params.write_text("train:\n  lr: 0.1\n  sampler: random\n  lr: 0.5\n")
+    with pytest.raises(ConfigError, match=r"duplicate key 'lr' at line 4 \(first at line 2\)"):
         load_config(params)
 
 
 def test_numbers_are_read_as_dvc_reads_them(tmp_path):
     """YAML 1.2 (DVC's ruamel.yaml) reads 1e-4 as a number; PyYAML's YAML 1.1 as a string."""
     params = tmp_path / "params.yaml"
-    params.write_text("train:\n  lr: 1e-4\n  weight_decay: 5E-5\n  epochs: 3\nloss:\n  temperature: 1.0e-1\n")
+    params.write_text(
+        "train:\n  lr: 1e-4\n  weight_decay: 5E-5\n  identities_per_batch: 3\nloss:\n  temperature: 1.0e-1\n"
+    )
     cfg = load_config(params)
-    assert (cfg.train.lr, cfg.train.weight_decay, cfg.train.epochs) == (1e-4, 5e-5, 3)
+    assert (cfg.train.lr, cfg.train.weight_decay, cfg.train.identities_per_batch) == (1e-4, 5e-5, 3)
     assert cfg.loss.temperature == 0.1
     params.write_text("train:\n  lr: .nan\n")
     with pytest.raises(ConfigError, match=r"'train.lr' must be a finite number, got nan"):
@@ -185,6 +188,50 @@ def test_execution_settings_are_environment_variables_checked_by_name():
             ConfigError, match=rf"^environment variable {name}='{value}': expected a whole number {expected}"
         ):
             Execution.from_env({name: value})
+
+
+def test_each_model_has_its_own_budget_and_a_key_left_out_keeps_that_models_default():
+    budget = Config().budget
+    assert (budget.baseline.epochs, budget.teacher.epochs, budget.student.epochs) == (24, 10, 24)
+    assert all(b.pretrain_epochs == b.heads_epochs == 0 for b in (budget.baseline, budget.teacher, budget.student))
+    cfg = config_from_dict({"budget": {"teacher": {"pretrain_epochs": 2}, "student": {"epochs": 3}}})
+    assert (cfg.budget.teacher.epochs, cfg.budget.teacher.pretrain_epochs) == (10, 2)  # not Budget's 24
+    assert (cfg.budget.student.epochs, cfg.budget.baseline.epochs) == (3, 24)
+    with pytest.raises(ConfigError, match=r"unknown key 'budget.student.epoch'; did you mean 'budget.student.epochs'"):
+        config_from_dict({"budget": {"student": {"epoch": 3}}})
+    with pytest.raises(ConfigError, match=r"unknown key 'budget.techer'; did you mean 'budget.teacher'"):
+        config_from_dict({"budget": {"techer": {"epochs": 3}}})
+    with pytest.raises(ConfigError, match=r"'budget.baseline.epochs' = 0 is out of range \[1, 100000\]"):
+        config_from_dict({"budget": {"baseline": {"epochs": 0}}})
+
+
+def test_a_params_yaml_still_holding_an_old_budget_key_is_told_where_it_went():
+    """`dvc exp run -S train.epochs=14` from before the budget section: the stage names the new keys."""
+    with pytest.raises(
+        ConfigError, match=r"^p.yaml: 'train.epochs' is now 'budget.baseline.epochs' and 'budget.student.epochs' "
+    ):
+        config_from_dict({"train": {"epochs": 14}}, source="p.yaml")
+    with pytest.raises(ConfigError, match=r"^p.yaml: 'train.mask_patch' is now 'budget.baseline.mask_patch' and"):
+        config_from_dict({"train": {"mask_patch": 4}}, source="p.yaml")
+    with pytest.raises(ConfigError, match=r"^p.yaml: 'teacher.epochs' is now 'budget.teacher.epochs' "):
+        config_from_dict({"teacher": {"epochs": 6}}, source="p.yaml")
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key 'train.epocs'; did you mean 'budget.baseline.epochs' or 'budget.student.epochs'",
+    ):
+        config_from_dict({"train": {"epocs": 14}})
+
+
+def test_a_stored_config_from_before_the_budget_section_reads_its_keys_in_their_new_places():
+    stored = {"train": {"epochs": 14, "lr": 0.01, "threads": 2}, "teacher": {"epochs": 6, "heads": 4}}
+    assert without_moved(stored) == {
+        "train": {"lr": 0.01},
+        "teacher": {"heads": 4},
+        "budget": {"baseline": {"epochs": 14}, "student": {"epochs": 14}, "teacher": {"epochs": 6}},
+    }
+    cfg = config_from_dict(without_moved(stored))
+    assert (cfg.budget.baseline.epochs, cfg.budget.teacher.epochs, cfg.budget.student.epochs) == (14, 6, 14)
+    assert stored["train"]["epochs"] == 14  # the stored dict itself is left as it was
 
 
 def test_a_params_yaml_still_holding_an_execution_key_is_told_where_it_went():

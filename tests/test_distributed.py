@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from tests.pairsets import tiny_config
+from tests.pairsets import fit_with, tiny_config
 from tests.tiny_repo import make_tiny_repo, run
 from thz.checkpoint import load_model, save_checkpoint
 from thz.config import ConfigError, config_to_dict
@@ -28,7 +28,6 @@ from thz.models import build_model
 from thz.models.blocks import PixelShuffle
 from thz.models.global_batchnorm import GlobalBatchNorm, convert_batchnorm
 from thz.runtime import autocast_dtype, rank_seed, step_seed
-from thz.train.loop import fit
 from thz.train.tracking import Tracker
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
@@ -140,7 +139,7 @@ def test_a_rank_other_than_0_trains_but_writes_nothing(tmp_path):
         def log(self, step, metrics):
             raise AssertionError("rank 1 logged")
 
-    result = fit(
+    result = fit_with(
         MultiTaskObjective(model, cfg.loss),
         train,
         val,

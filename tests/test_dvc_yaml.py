@@ -1,6 +1,6 @@
 """dvc.yaml follows from the code: a stage's code deps from its imports (every thz module it runs
 is a dep, so an edit re-runs it, and nothing else is, so nothing re-runs needlessly), and a
-training stage's params from what its variant reads (thz.train.variants.READS)."""
+training stage's params from what its variant reads (thz.train.variants.VARIANTS)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from thz.train.variants import READS
+from thz.train.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,10 +92,12 @@ def test_the_import_walk_sees_function_level_imports():
     assert Path("thz/models/multitask.py") in imported_files("thz.checkpoint")
 
 
-@pytest.mark.parametrize("variant", list(READS))
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_training_stage_params_are_what_the_variant_reads(variant):
     stage = _stages()[f"train_{variant}"]
-    assert sorted(stage["params"]) == sorted(READS[variant])
+    assert sorted(stage["params"]) == sorted(VARIANTS[variant].reads)
+    assert f"budget.{variant}" in stage["params"]  # its own budget, and no other model's
+    assert not [p for p in stage["params"] if p.startswith("budget") and p != f"budget.{variant}"]
 
 
 def test_the_student_depends_on_its_teacher():
@@ -106,5 +108,5 @@ def test_the_models_evaluated_and_compared_are_the_trained_variants():
     from thz.eval.compare import MODELS
 
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    assert MODELS == tuple(READS) == tuple(stages["evaluate"]["matrix"]["model"])
+    assert MODELS == tuple(VARIANTS) == tuple(stages["evaluate"]["matrix"]["model"])
     assert {f"train_{m}" for m in MODELS} <= set(stages)

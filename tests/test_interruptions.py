@@ -31,9 +31,11 @@ STAGE = [sys.executable, "-m", "stages.train", "--variant", "baseline", "--image
 OUT = ["--out", "models/fold_0/baseline", "--live", "metrics/train/fold_0/baseline"]
 
 
-def _repo(tmp_path: Path, name: str, **train) -> Path:
+def _repo(tmp_path: Path, name: str, epochs: int, **train) -> Path:
+    """A tiny repository after `dvc repro split`, the baseline's budget `epochs`, `train` in train.*."""
     repo = make_tiny_repo(tmp_path / name)
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["budget"]["baseline"]["epochs"] = epochs
     params["train"].update(train)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["dvc", "repro", "split"], repo)

@@ -19,9 +19,8 @@ TINY = {
     "model": {"width": 8, "embedding_hidden": 32, "embedding_dim": 16, "reduction": "pool"},
     "loss": {"lpips": 0.0},
     # fp32: precision auto picks bf16 only on CPUs with native bf16; tests compute the same everywhere
-    "train": {"epochs": 1, "identities_per_batch": 2, "images_per_identity": 2, "warmup_epochs": 0.5}
-    | {"precision": "fp32"},
-    "teacher": {"epochs": 1},
+    "train": {"identities_per_batch": 2, "images_per_identity": 2, "warmup_epochs": 0.5, "precision": "fp32"},
+    "budget": {"baseline": {"epochs": 1}, "teacher": {"epochs": 1}, "student": {"epochs": 1}},
 }
 # one ONNX export is enough in the tiny copy: each takes about 20 s (torch.export tracing)
 EXPORTED = ("    foreach: [baseline, student]", "    foreach: [student]")
@@ -47,6 +46,15 @@ def commit_all(repo: Path, message: str) -> None:
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message], repo)
 
 
+def _update(values: dict, changes: dict) -> None:
+    """`values` with `changes` in place, section by section at any depth."""
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            _update(values[key], value)
+        else:
+            values[key] = value
+
+
 def make_tiny_repo(dest: Path) -> Path:
     """The committed project files (git ls-files) copied into a fresh git repository at `dest`,
     without dvc.lock and metrics (as a fresh clone before its first repro), on the TINY params."""
@@ -59,8 +67,7 @@ def make_tiny_repo(dest: Path) -> Path:
         target = dest / rel
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     params = yaml.safe_load((dest / "params.yaml").read_text())
-    for section, values in TINY.items():
-        params[section].update(values)
+    _update(params, TINY)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     pipeline = (dest / "dvc.yaml").read_text()
     assert pipeline.count(EXPORTED[0]) == 1, "dvc.yaml's export foreach changed: update tests/tiny_repo.py"

@@ -3,7 +3,7 @@
 Each params.yaml section maps onto one dataclass. Section boundaries follow DVC invalidation:
 a stage lists the sections it reads, so editing a key re-runs exactly the stages that use it.
 The loader is strict: an unknown key fails naming its dotted path and the closest valid key
-(the `dvc exp run -S trian.epochs=3` typo), a wrong type or an out-of-range value fails naming
+(the `dvc exp run -S trian.lr=0.01` typo), a wrong type or an out-of-range value fails naming
 the key and what was expected.
 """
 
@@ -154,9 +154,9 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and bookkeeping of one training run (baseline, teacher or student)."""
+    """Optimisation and bookkeeping of every training run (baseline, teacher and student); how long
+    each model trains is its `budget`."""
 
-    epochs: int = field(default=24, metadata=_range(1, 100000))
     identities_per_batch: int = field(default=8, metadata=_range(2, 1024))  # P
     images_per_identity: int = field(default=4, metadata=_range(2, 1024))  # K
     lr: float = field(default=1e-3, metadata=_range(1e-7, 1.0))
@@ -174,8 +174,15 @@ class TrainConfig:
     # precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    # curriculum: (1) masked-reconstruction pre-training of encoder and decoder, (2) heads with the
-    # encoder frozen, then `epochs` of joint training. 0 skips a phase (the published behaviour).
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long one model trains, and through which phases (thz.train.curriculum): (1) masked-
+    reconstruction pre-training of encoder and decoder, (2) heads with the encoder frozen, then
+    `epochs` of joint training. 0 skips a phase (the published behaviour: one joint phase)."""
+
+    epochs: int = field(default=24, metadata=_range(1, 100000))
     pretrain_epochs: int = field(default=0, metadata=_range(0, 100000))
     heads_epochs: int = field(default=0, metadata=_range(0, 100000))
     mask_ratio: float = field(default=0.5, metadata=_range(0.0, 0.95))  # share of patches hidden in (1)
@@ -183,15 +190,24 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class BudgetConfig:
+    """Each model's budget, read by its own training stage only: train_<model> reads budget.<model>.
+    A key left out takes that model's default (the teacher's epochs are 10, the others' 24)."""
+
+    baseline: Budget = Budget()
+    teacher: Budget = Budget(epochs=10)
+    student: Budget = Budget()
+
+
+@dataclass(frozen=True)
 class TeacherConfig:
     """The privileged teacher of stage train_teacher: the `model` network plus a visible encoder of
     the same design and dual cross-attention fusion of the two bottlenecks. Trained with the `loss`,
-    `augment` and `train` settings, except for its own number of joint epochs."""
+    `augment` and `train` settings for its own budget (budget.teacher)."""
 
     heads: int = field(default=8, metadata=_range(1, 64))  # attention heads; must divide 8 x model.width
     dropout: float = field(default=0.1, metadata=_range(0.0, 0.9))  # attention dropout
     positional: bool = True  # learned position embeddings of the bottleneck tokens (published: none)
-    epochs: int = field(default=10, metadata=_range(1, 100000))
     visible_colour: bool = True  # RGB visible images through a 3-channel stem (false: grayscale, published)
     # visible images at this multiple of data.image_size (1, 2, 4, 8; published 1), through a stride-2 stem
     visible_scale: int = field(default=2, metadata=_range(1, 8))
@@ -240,6 +256,7 @@ class Config:
     loss: LossConfig = LossConfig()
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
+    budget: BudgetConfig = BudgetConfig()
     teacher: TeacherConfig = TeacherConfig()
     distill: DistillConfig = DistillConfig()
 
@@ -256,13 +273,30 @@ def choices(section: type, key: str) -> tuple[str, ...]:
 MOVED_TO_ENV = {"train.resume": "THZ_RESUME=1", "train.threads": "THZ_THREADS=N", "train.nproc": "THZ_NPROC=N"}
 
 
+# Each model's epochs and curriculum were train.* keys (read by the baseline and the student) and
+# teacher.epochs; they are each model's budget now. A params.yaml still holding one is told where it
+# went; a checkpoint's stored config gets them in their new places (without_moved).
+MOVED_TO_BUDGET = {
+    **{f"train.{f.name}": ("baseline", "student") for f in dataclasses.fields(Budget)},
+    "teacher.epochs": ("teacher",),
+}
+
+
 def without_moved(raw: dict[str, Any]) -> dict[str, Any]:
-    """A stored config (a checkpoint's) without the keys that became environment variables."""
-    moved = {tuple(key.split(".")) for key in MOVED_TO_ENV}
-    return {
+    """A stored config (a checkpoint's) in today's keys: without the keys that became environment
+    variables, and with those that became budget keys in their new places."""
+    moved = {tuple(key.split(".")) for key in (*MOVED_TO_ENV, *MOVED_TO_BUDGET)}
+    out = {
         section: {k: v for k, v in values.items() if (section, k) not in moved} if isinstance(values, dict) else values
         for section, values in raw.items()
     }
+    for old, models in MOVED_TO_BUDGET.items():
+        section, key = old.split(".")
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            budget = out["budget"] = {model: dict(values) for model, values in out.get("budget", {}).items()}
+            for model in models:
+                budget.setdefault(model, {})[key] = raw[section][key]
+    return out
 
 
 def check_across_sections(cfg: Config) -> None:
@@ -355,7 +389,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
+def _build(cls: type, raw: dict[str, Any], prefix: str, source: str, base: Any = None) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
@@ -365,9 +399,21 @@ def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
                 f"computes, yet retrained every stage reading it): delete it and set {MOVED_TO_ENV[prefix + key]} "
                 "in the stage's environment instead"
             )
+        if f"{prefix}{key}" in MOVED_TO_BUDGET:
+            now = " and ".join(f"'budget.{model}.{key}'" for model in MOVED_TO_BUDGET[prefix + key])
+            raise ConfigError(
+                f"{source}: '{prefix}{key}' is now {now} (each model's epochs and curriculum are its budget, "
+                "read by its own training stage only): move it there"
+            )
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
+            # a typo of a key that moved (train.epocs) is pointed to its new places
+            moved = {
+                k.removeprefix(prefix): v for k, v in MOVED_TO_BUDGET.items() if k.rpartition(".")[0] + "." == prefix
+            }
+            close = difflib.get_close_matches(str(key), [*fields, *moved], n=1, cutoff=0.5)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            if close and close[0] in moved:
+                hint = "; did you mean " + " or ".join(f"'budget.{m}.{close[0]}'" for m in moved[close[0]]) + "?"
             valid = ", ".join(fields)
             raise ConfigError(f"{source}: unknown key '{prefix}{key}'{hint} (valid keys: {valid})")
     values = {}
@@ -379,12 +425,13 @@ def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
         if dataclasses.is_dataclass(hint):
             if not isinstance(raw[name], dict):
                 raise ConfigError(f"{source}: '{dotted}' must be a section (mapping), got {raw[name]!r}")
-            values[name] = _build(hint, raw[name], prefix=f"{dotted}.", source=source)
+            # keys left out keep this field's default (budget.teacher's epochs are not Budget's)
+            values[name] = _build(hint, raw[name], prefix=f"{dotted}.", source=source, base=f.default)
         else:
             values[name] = _coerce(raw[name], hint, dotted, source)
             _check_range(values[name], f.metadata.get("range"), dotted, source)
     try:
-        return cls(**values)
+        return dataclasses.replace(base, **values) if isinstance(base, cls) else cls(**values)
     except ConfigError as err:  # a check across keys of one section
         raise ConfigError(f"{source}: {err}") from None
 

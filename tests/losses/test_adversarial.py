@@ -1,5 +1,6 @@
 """Adversarial completion: the two losses by hand, the patch discriminator's shape, and the task
-objective's adversarial part (off and not built at weight 0)."""
+objective's adversarial part (off and not built at weight 0) and the discriminator's step behind
+its after_step hook."""
 
 from __future__ import annotations
 
@@ -65,19 +66,34 @@ def _batch():
 def test_objective_without_the_adversarial_weight_builds_nothing():
     objective = MultiTaskObjective(build_model(ModelConfig(width=8)), LossConfig(lpips=0.0))
     assert objective.adversary is None and "discriminator" not in objective.networks()
-    assert "adversarial" not in objective(_batch()) and objective.fakes is None
+    assert "adversarial" not in objective(_batch()) and objective.after_step(1e-3, 1.0) == {}
 
 
-def test_objective_adds_the_weighted_adversarial_term_and_keeps_the_fakes_for_the_discriminator():
+def test_objective_adds_the_weighted_adversarial_term_and_its_hook_steps_the_discriminator_once():
     torch.manual_seed(0)
     model = build_model(ModelConfig(width=8)).train()
     objective = MultiTaskObjective(model, LossConfig(lpips=0.0, adversarial=0.3, adversarial_loss="lsgan"))
-    parts = objective(_batch())
+    assert objective.after_step(1e-3, 1.0) == {}  # no training batch yet: nothing to judge
+    batch = _batch()
+    torch.manual_seed(1)  # the same dropout in the reconstruction below
+    parts = objective(batch)
     total = parts["supcon"] + parts["posture"] + parts["recon"] + 0.3 * parts["adversarial"]
     torch.testing.assert_close(parts["loss"], total)
-    recon, target, concealed = objective.fakes
-    assert not recon.requires_grad and recon.shape == target.shape == concealed.shape == (4, 1, 64, 64)
     assert objective.networks()["discriminator"] is objective.adversary.discriminator
-    # the decoder's adversarial loss reaches the decoder
+    # the decoder's adversarial loss reaches the decoder (the model's step comes before the discriminator's)
     parts["adversarial"].backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    assert any(grads[k].abs().sum() > 0 for k in grads if k.startswith("decoder."))
+    discriminator = objective.adversary.discriminator
+    before = {k: v.detach().clone() for k, v in discriminator.named_parameters()}
+    with torch.no_grad():  # the loss the step will take, on this batch's reconstruction (detached)
+        torch.manual_seed(1)
+        recon = model(torch.cat([batch["input"], batch["target"]]), torch.cat([batch["posture"]] * 2), decode=4).recon
+        expected = objective.adversary.discriminator_loss(recon, batch["target"], batch["input"]).item()
+    logged = objective.after_step(2e-3, 0.0)
+    assert logged.keys() == {"discriminator"} and logged["discriminator"] == pytest.approx(expected, rel=1e-4)
+    assert objective.adversary.optimizer.param_groups[0]["lr"] == 2e-3
+    assert all(not torch.equal(before[k], v) for k, v in discriminator.named_parameters()), "it learns"
+    assert objective.after_step(2e-3, 0.0) == {}, "each batch's reconstructions are judged once"
+    after = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+    assert after.keys() == grads.keys() and all(torch.equal(grads[k], after[k]) for k in grads), "the model's untouched"

@@ -83,10 +83,9 @@ def test_the_student_objective_keeps_training_the_centres():
 
 
 def test_a_fit_with_arcface_trains_the_centres_and_saves_them_in_last_pt(tmp_path):
-    from tests.pairsets import tiny_config
+    from tests.pairsets import fit_with, tiny_config
     from thz.checkpoint import load_checkpoint
     from thz.data.random_pairs import make_pairset
-    from thz.train.loop import fit
 
     cfg = tiny_config()
     cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, metric="arcface"))
@@ -95,6 +94,6 @@ def test_a_fit_with_arcface_trains_the_centres_and_saves_them_in_last_pt(tmp_pat
     torch.manual_seed(0)
     objective = MultiTaskObjective(build_model(cfg.model), cfg.loss, identities=len(train_set.identities))
     before = objective.margin.centres.detach().clone()
-    fit(objective, train_set, val_set, cfg, tmp_path)
+    fit_with(objective, train_set, val_set, cfg, tmp_path)
     saved = load_checkpoint(tmp_path / "last.pt")["extra"]["identity_centres"]["centres"]
     assert torch.equal(saved, objective.margin.centres.detach()) and not torch.equal(saved, before)

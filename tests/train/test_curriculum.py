@@ -1,6 +1,6 @@
-"""The multi-stage curriculum: which phases run, what each one trains (and leaves bit-identical,
-BatchNorm statistics included), masked reconstruction, per-phase learning rate, best.pt only from
-the final phase, and resume across a phase boundary."""
+"""The multi-stage curriculum of a model's budget: which phases run, what each one trains (and
+leaves bit-identical, BatchNorm statistics included), masked reconstruction, per-phase learning
+rate, best.pt only from the final phase, and resume across a phase boundary."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import pytest
 import torch
 
 import thz.train.loop as loop
-from tests.pairsets import tiny_config
+from tests.pairsets import fit_with, start_run, tiny_config
 from thz.checkpoint import load_checkpoint
-from thz.config import TrainConfig
+from thz.config import Budget
 from thz.data.random_pairs import make_pairset
 from thz.losses.objective import MaskedReconstructionObjective, MultiTaskObjective
 from thz.models import build_model
 from thz.train.curriculum import Phase, apply_phase, plan_phases
-from thz.train.loop import Run, fit, lr_at, train_step
+from thz.train.loop import lr_at, train_step
 
 HEADS = ("reduction", "embedding", "posture_head")
 
@@ -31,14 +31,28 @@ def val_set():
 
 
 def test_one_joint_phase_by_default():
-    assert plan_phases(TrainConfig(epochs=7)) == [Phase("joint", 7, ())]
+    assert plan_phases(Budget(epochs=7)) == (Phase("joint", 7, ()),)
 
 
 def test_three_phases_in_order_and_zero_epochs_skip_a_phase():
-    phases = plan_phases(TrainConfig(pretrain_epochs=2, heads_epochs=3, epochs=4))
+    phases = plan_phases(Budget(pretrain_epochs=2, heads_epochs=3, epochs=4, mask_ratio=0.3, mask_patch=4))
     assert [(p.name, p.epochs) for p in phases] == [("pretrain", 2), ("heads", 3), ("joint", 4)]
     assert phases[0].frozen == HEADS and "encoder" in phases[1].frozen and phases[2].frozen == ()
-    assert [p.name for p in plan_phases(TrainConfig(heads_epochs=1, epochs=1))] == ["heads", "joint"]
+    assert phases[0].masking == (0.3, 4) and phases[1].masking is None and phases[2].masking is None
+    assert [p.name for p in plan_phases(Budget(heads_epochs=1, epochs=1))] == ["heads", "joint"]
+
+
+def test_every_model_has_its_own_budget_and_by_default_one_joint_phase():
+    """The teacher's 10 epochs and the others' 24 (the defaults), each a single joint phase."""
+    from thz.config import Config
+    from thz.train.variants import VARIANTS
+
+    plans = {name: variant.plan(Config()) for name, variant in VARIANTS.items()}
+    assert {name: plan.phases for name, plan in plans.items()} == {
+        "baseline": (Phase("joint", 24, ()),),
+        "teacher": (Phase("joint", 10, ()),),
+        "student": (Phase("joint", 24, ()),),
+    }
 
 
 def _module_states(model) -> dict[str, dict[str, torch.Tensor]]:
@@ -58,7 +72,7 @@ def _changed_modules(before, model) -> set[str]:
 @pytest.mark.parametrize(
     ("phase", "trained"),
     [
-        (Phase("pretrain", 1, HEADS), {"encoder", "decoder"}),
+        (Phase("pretrain", 1, HEADS, (0.5, 8)), {"encoder", "decoder"}),
         (Phase("heads", 1, ("encoder", "visible_encoder")), {"reduction", "embedding", "posture_head", "decoder"}),
         (Phase("joint", 1, ()), {"encoder", "reduction", "embedding", "posture_head", "decoder"}),
     ],
@@ -68,8 +82,8 @@ def test_each_phase_trains_only_what_it_should(train_set, phase, trained):
     torch.manual_seed(0)
     model = build_model(cfg.model)
     task = MultiTaskObjective(model, cfg.loss)
-    objective = loop._phase_objective(phase, task, cfg.train)
-    run = Run.start(task, cfg)
+    objective = loop._phase_objective(phase, task)
+    run = start_run(task, cfg)
     before = _module_states(model)
     for step in range(2):
         model.train()
@@ -127,7 +141,7 @@ def test_fit_runs_the_phases_in_order_with_a_learning_rate_schedule_each(tmp_pat
     monkeypatch.setattr(loop, "train_step", spy)
     torch.manual_seed(0)
     model = build_model(cfg.model)
-    result = fit(MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
+    result = fit_with(MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
     assert result.steps == 20 and [s for s, *_ in seen] == list(range(20))
     kinds = [name for _, name, _, _ in seen]
     assert kinds == ["MaskedReconstructionObjective"] * 5 + ["MultiTaskObjective"] * 15
@@ -150,7 +164,7 @@ def test_warm_up_never_takes_more_than_half_a_phase(tmp_path, train_set, val_set
         lambda objective, batch, step, lr, run: lrs.append(lr) or real(objective, batch, step, lr, run),
     )
     model = build_model(cfg.model)
-    fit(MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
+    fit_with(MultiTaskObjective(model, cfg.loss), train_set, val_set, cfg, tmp_path)
     assert max(lrs[:5]) == pytest.approx(cfg.train.lr) and max(lrs[5:]) == pytest.approx(cfg.train.lr)
 
 
@@ -160,7 +174,7 @@ def test_resume_across_a_phase_boundary_equals_the_uninterrupted_run(tmp_path, t
     def run(directory, config, on_checkpoint=None, resume=False):
         torch.manual_seed(0)
         model = build_model(config.model)
-        return fit(
+        return fit_with(
             MultiTaskObjective(model, config.loss),
             train_set,
             val_set,
@@ -186,3 +200,26 @@ def test_resume_across_a_phase_boundary_equals_the_uninterrupted_run(tmp_path, t
     assert a["step"] == b["step"] == 15
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_the_teacher_has_a_curriculum_of_its_own_budget(tmp_path, train_set, val_set):
+    """budget.teacher gives the teacher the same phases: the masked phase hides the same squares of
+    its visible images, the heads phase freezes the visible encoder too."""
+    import dataclasses
+
+    from tests.pairsets import with_visible
+    from thz.config import PUBLISHED_VISIBLE, TeacherConfig
+
+    cfg = dataclasses.replace(tiny_config(epochs=1), teacher=TeacherConfig(heads=4, **PUBLISHED_VISIBLE))
+    cfg = dataclasses.replace(
+        cfg, budget=dataclasses.replace(cfg.budget, teacher=Budget(epochs=1, pretrain_epochs=1, heads_epochs=1))
+    )
+    torch.manual_seed(0)
+    teacher = build_model(cfg.model, cfg.teacher)
+    visible = with_visible(train_set)
+    before = {k: v.clone() for k, v in teacher.visible_encoder.state_dict().items()}
+    result = fit_with(
+        MultiTaskObjective(teacher, cfg.loss), visible, with_visible(val_set), cfg, tmp_path, variant="teacher"
+    )
+    assert result.steps == 15 and load_checkpoint(tmp_path / "best.pt")["step"] > 10
+    assert any(not torch.equal(before[k], v) for k, v in teacher.visible_encoder.state_dict().items())

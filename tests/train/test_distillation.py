@@ -14,7 +14,7 @@ import torch
 
 import thz.losses.objective as objective_module
 from tests.conftest import data_config, record_opened_files, write_dataset
-from tests.pairsets import TINY_MODEL, tiny_config, with_visible
+from tests.pairsets import TINY_MODEL, fit_with, start_run, tiny_config, with_visible
 from thz.checkpoint import load_checkpoint, load_model
 from thz.config import PUBLISHED_VISIBLE, DistillConfig, TeacherConfig
 from thz.data.dataset import VisibleFormat, load_pairs
@@ -23,7 +23,7 @@ from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
 from thz.losses.objective import DISTILL_TERMS, DistillationObjective, MultiTaskObjective
 from thz.models import MultiTaskNet, build_model
-from thz.train.loop import Run, fit, train_step, validate
+from thz.train.loop import train_step, validate
 
 TEACHER = TeacherConfig(heads=4, **PUBLISHED_VISIBLE)
 
@@ -56,7 +56,7 @@ def changed(before, module) -> list[str]:
 
 
 def step(cfg, student, objective, batch, n_steps=1):
-    run = Run.start(objective, cfg)
+    run = start_run(objective, cfg)
     student.train()
     for s in range(n_steps):
         parts = train_step(objective, dict(batch), s, 1e-2, run)
@@ -166,7 +166,7 @@ def test_full_triplet_distils_on_every_image_or_anchors_only(train_set, full, ro
 
 def test_student_fit_writes_a_checkpoint_that_loads_into_the_baseline_class(tmp_path, train_set, val_set):
     cfg, student, _, objective = build()
-    result = fit(objective, train_set, val_set, cfg, tmp_path)
+    result = fit_with(objective, train_set, val_set, cfg, tmp_path)
     assert result.steps == 10
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["modalities"] == ["thz"]
@@ -180,7 +180,7 @@ def test_student_fit_writes_a_checkpoint_that_loads_into_the_baseline_class(tmp_
 
 def test_student_resume_equals_the_uninterrupted_run(tmp_path, train_set, val_set):
     cfg, student, _, objective = build()
-    fit(objective, train_set, val_set, cfg, tmp_path / "a")
+    fit_with(objective, train_set, val_set, cfg, tmp_path / "a")
 
     class Stop(Exception):
         pass
@@ -191,9 +191,9 @@ def test_student_resume_equals_the_uninterrupted_run(tmp_path, train_set, val_se
 
     cfg_b, student_b, _, objective_b = build()
     with pytest.raises(Stop):
-        fit(objective_b, train_set, val_set, cfg_b, tmp_path / "b", on_checkpoint=interrupt)
+        fit_with(objective_b, train_set, val_set, cfg_b, tmp_path / "b", on_checkpoint=interrupt)
     _, student_c, _, objective_c = build()
-    fit(objective_c, train_set, val_set, cfg_b, tmp_path / "b", resume=True)
+    fit_with(objective_c, train_set, val_set, cfg_b, tmp_path / "b", resume=True)
     a, c = load_checkpoint(tmp_path / "a/last.pt"), load_checkpoint(tmp_path / "b/last.pt")
     for key in a["model"]:
         assert torch.equal(a["model"][key], c["model"][key]), key
@@ -211,7 +211,7 @@ def test_student_prediction_opens_no_visible_file(tmp_path, monkeypatch):
     )
     cfg, student, _, objective = build()
     train = load_pairs(images, "train", 64, visible=VisibleFormat())
-    fit(objective, train, load_pairs(images, "val", 64), cfg, tmp_path / "student")
+    fit_with(objective, train, load_pairs(images, "val", 64), cfg, tmp_path / "student")
 
     opened = record_opened_files(monkeypatch)
     model, _ = load_model(tmp_path / "student/best.pt")
@@ -240,6 +240,6 @@ def test_the_distillation_teacher_must_see_visible_images():
 def test_fit_puts_the_frozen_teacher_in_the_students_memory_layout(tmp_path, train_set, val_set):
     cfg, student, teacher, objective = build()
     assert cfg.train.channels_last
-    fit(objective, train_set, val_set, cfg, tmp_path)
+    fit_with(objective, train_set, val_set, cfg, tmp_path)
     weights = [m.weight for m in teacher.modules() if isinstance(m, torch.nn.Conv2d)]
     assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)

@@ -12,20 +12,22 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 import thz.train.loop as loop
-from tests.pairsets import TINY_MODEL, tiny_config
-from thz.checkpoint import CheckpointError, load_checkpoint, load_model
-from thz.config import ConfigError, TrainConfig, config_to_dict
+from tests.pairsets import TINY_MODEL, fit_with, start_run, tiny_config
+from thz.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from thz.config import Budget, ConfigError, TrainConfig, config_to_dict
 from thz.data.random_pairs import make_pairset
 from thz.data.samplers import identity_batches, random_batches
 from thz.losses.objective import MultiTaskObjective
 from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.verification import cosine_pair_scores
 from thz.models import build_model
-from thz.train.loop import FitResult, NonFiniteLossError, Run, fit, lr_at, train_step, validate
-from thz.train.resume import check_resumable
+from thz.train.loop import FitResult, NonFiniteLossError, lr_at, train_step, validate
+from thz.train.resume import Params, check_resumable
 from thz.train.tracking import Tracker
+from thz.train.variants import VARIANTS
 
 LOSS_PARTS = ("supcon", "posture", "charbonnier", "ssim", "gradient", "recon", "loss")
+TINY_BUDGET = Budget(epochs=4)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +114,7 @@ def test_fit_trains_each_step_at_lr_at_on_the_identity_batches(tmp_path, train_s
 
     monkeypatch.setattr(loop, "train_step", spy)
     model, objective = _build(cfg)
-    result = fit(objective, train_set, val_set, cfg, tmp_path / "run")
+    result = fit_with(objective, train_set, val_set, cfg, tmp_path / "run")
     per_epoch = len(identity_batches(train_set.identity, 2, 2, 0, 0))
     total, warmup = 2 * per_epoch, round(0.5 * per_epoch)
     assert result.steps == total == 10
@@ -140,7 +142,7 @@ def test_fit_with_the_published_objective_trains_on_shuffled_pairs_with_the_twin
 
     monkeypatch.setattr(loop, "train_step", spy)
     _, objective = _build(cfg)
-    fit(objective, train_set, val_set, cfg, tmp_path / "run")
+    fit_with(objective, train_set, val_set, cfg, tmp_path / "run")
     per_epoch = len(random_batches(len(train_set), 4, 0, 0))
     for step, capture in seen:
         assert torch.equal(capture, random_batches(len(train_set), 4, cfg.seed, step // per_epoch)[step % per_epoch])
@@ -156,7 +158,7 @@ def test_repeated_steps_overfit_one_batch():
     cfg = tiny_config(model=dataclasses.replace(TINY_MODEL, dropout=0.0), profile="none", lr=3e-3)
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, weight_decay=0.0))
     model, objective = _build(cfg)
-    run = Run.start(objective, cfg)
+    run = start_run(objective, cfg)
     history = []
     for step in range(25):
         parts = train_step(objective, pairs.batch(torch.arange(8)), step, cfg.train.lr, run)
@@ -172,7 +174,7 @@ def test_train_step_changes_the_weights_and_returns_floats():
     pairs = make_pairset(identities=2, postures=2, samples=1)
     cfg = tiny_config()
     model, objective = _build(cfg)
-    run = Run.start(objective, cfg)
+    run = start_run(objective, cfg)
     before = _state(model)
     parts = train_step(objective, pairs.batch(torch.arange(4)), 0, 1e-3, run)
     assert all(type(v) is float for v in parts.values())
@@ -189,7 +191,7 @@ def test_fit_is_deterministic(tmp_path, train_set, val_set):
     results, states = [], []
     for name in ("a", "b"):
         model, objective = _build(cfg)
-        results.append(fit(objective, train_set, val_set, cfg, tmp_path / name))
+        results.append(fit_with(objective, train_set, val_set, cfg, tmp_path / name))
         states.append(_state(model))
     _assert_same_state(*states)
     assert results[0] == results[1]
@@ -205,20 +207,20 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, trai
     per_epoch = len(identity_batches(train_set.identity, 2, 2, 0, 0))
 
     model_a, objective_a = _build(cfg)
-    result_a = fit(objective_a, train_set, val_set, cfg, tmp_path / "a")
+    result_a = fit_with(objective_a, train_set, val_set, cfg, tmp_path / "a")
 
     def interrupt(step):
         raise Interrupted(step)
 
     model_b, objective_b = _build(cfg)
     with pytest.raises(Interrupted):
-        fit(objective_b, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=interrupt)
+        fit_with(objective_b, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=interrupt)
     assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == per_epoch
     (tmp_path / "b" / ".last.pt.k9x2_w.tmp").write_bytes(b"half a checkpoint")  # as a kill -9 leaves it
 
     model_c, objective_c = _build(cfg)
     steps = []
-    result_c = fit(objective_c, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=steps.append, resume=True)
+    result_c = fit_with(objective_c, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=steps.append, resume=True)
 
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["best.pt", "last.pt"]  # the leftover is gone
     assert steps == [2 * per_epoch]  # only the second epoch ran again
@@ -237,10 +239,10 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, trai
 def test_resume_of_a_finished_run_trains_no_further(tmp_path, train_set, val_set):
     cfg = tiny_config(epochs=1)
     model, objective = _build(cfg)
-    first = fit(objective, train_set, val_set, cfg, tmp_path)
+    first = fit_with(objective, train_set, val_set, cfg, tmp_path)
     trained = _state(model)
     model2, objective2 = _build(cfg)
-    again = fit(objective2, train_set, val_set, cfg, tmp_path, on_checkpoint=pytest.fail, resume=True)
+    again = fit_with(objective2, train_set, val_set, cfg, tmp_path, on_checkpoint=pytest.fail, resume=True)
     assert again == first
     _assert_same_state(trained, _state(model2))
 
@@ -248,9 +250,9 @@ def test_resume_of_a_finished_run_trains_no_further(tmp_path, train_set, val_set
 def test_resume_without_last_checkpoint_starts_from_scratch(tmp_path, train_set, val_set):
     cfg = tiny_config(epochs=1)
     model, objective = _build(cfg)
-    plain = fit(objective, train_set, val_set, cfg, tmp_path / "plain")
+    plain = fit_with(objective, train_set, val_set, cfg, tmp_path / "plain")
     model2, objective2 = _build(cfg)
-    fresh = fit(objective2, train_set, val_set, cfg, tmp_path / "fresh", resume=True)
+    fresh = fit_with(objective2, train_set, val_set, cfg, tmp_path / "fresh", resume=True)
     assert fresh == plain
     _assert_same_state(_state(model), _state(model2))
 
@@ -280,7 +282,7 @@ def test_nan_inputs_stop_fit_naming_the_step_and_keep_earlier_checkpoints(tmp_pa
 
     model, objective = _build(cfg)
     with pytest.raises(NonFiniteLossError) as caught:
-        fit(objective, train_set, val_set, cfg, tmp_path, on_checkpoint=remember)
+        fit_with(objective, train_set, val_set, cfg, tmp_path, on_checkpoint=remember)
     message = str(caught.value)
     assert f"step {poisoned_step}" in message
     for name in LOSS_PARTS:
@@ -307,7 +309,7 @@ def test_infinite_loss_at_the_first_step_writes_no_checkpoint(tmp_path, train_se
 
     before = _parameters(model)
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 0: supcon=.*loss=inf"):
-        fit(InfiniteInTraining(model, cfg.loss), train_set, val_set, cfg, tmp_path)
+        fit_with(InfiniteInTraining(model, cfg.loss), train_set, val_set, cfg, tmp_path)
     assert not (tmp_path / "last.pt").exists() and not (tmp_path / "best.pt").exists()
     _assert_same_state(before, _parameters(model))
 
@@ -326,7 +328,7 @@ def test_non_finite_gradient_leaves_the_weights_unchanged():
             return parts
 
     objective = InfiniteDerivative(model, cfg.loss)
-    run = Run.start(objective, cfg)
+    run = start_run(objective, cfg)
     before = _parameters(model)
     with pytest.raises(NonFiniteLossError, match=r"non-finite gradient at step 3 \(loss parts: supcon="):
         train_step(objective, pairs.batch(torch.arange(4)), 3, 1e-3, run)
@@ -401,7 +403,9 @@ def trained(tmp_path_factory, train_set, val_set):
     try:
         model, objective = _build(cfg)
         states = {}
-        result = fit(objective, train_set, val_set, cfg, out, on_checkpoint=lambda s: states.update({s: _state(model)}))
+        result = fit_with(
+            objective, train_set, val_set, cfg, out, on_checkpoint=lambda s: states.update({s: _state(model)})
+        )
     finally:
         torch.set_num_threads(threads)
     return out, cfg, result, states
@@ -476,7 +480,7 @@ def test_dvclive_tracker_logs_metrics_and_plots_without_dvc_yaml(tmp_path, train
     cfg = tiny_config(epochs=1, val_every=0.4)
     model, objective = _build(cfg)
     tracker = Tracker(tmp_path / "live")
-    fit(objective, train_set, val_set, cfg, tmp_path / "out", tracker=tracker)
+    fit_with(objective, train_set, val_set, cfg, tmp_path / "out", tracker=tracker)
 
     metrics = json.loads((tmp_path / "live" / "metrics.json").read_text())
     last = load_checkpoint(tmp_path / "out" / "last.pt")["metrics"]  # the last validation, as logged
@@ -514,31 +518,35 @@ def test_resume_refuses_changed_params_but_not_the_execution_keys_of_an_older_ch
     cfg = tiny_config()
     stored = config_to_dict(cfg)
     stored["train"].update(resume=True, threads=1, nproc=2)  # params until they became THZ_* variables
-    check_resumable(stored, cfg, tmp_path / "last.pt")
+    check_resumable(stored, Params.of(cfg), tmp_path / "last.pt")
     changed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, select_metric="loss"))
     with pytest.raises(ConfigError, match=r"last.pt: cannot resume, .*: train.select_metric$"):
-        check_resumable(stored, changed, tmp_path / "last.pt")
+        check_resumable(stored, Params.of(changed), tmp_path / "last.pt")
 
 
-def test_resume_ignores_params_the_run_does_not_read():
+def test_a_resume_compares_what_the_variant_reads_and_nothing_else():
+    """Each variant's declaration says what its resume compares: the teacher's ignores distill.* and
+    the other models' budgets, the student's its own budget and distill.* included."""
     cfg = tiny_config()
     stored = config_to_dict(cfg)
+    student_budget = dataclasses.replace(cfg.budget.student, epochs=9)
     changed = dataclasses.replace(
         cfg,
         distill=dataclasses.replace(cfg.distill, rkd_angle=0.0),
-        train=dataclasses.replace(cfg.train, epochs=9),
+        budget=dataclasses.replace(cfg.budget, student=student_budget),
     )
-    with pytest.raises(ConfigError, match=r"differ from the interrupted run: train.epochs, distill.rkd_angle$"):
-        check_resumable(stored, changed, "last.pt")
-    check_resumable(stored, changed, "last.pt", unread=("distill", "train.epochs"))  # e.g. the teacher
-    with pytest.raises(ConfigError, match=r"run: train.epochs$"):
-        check_resumable(stored, changed, "last.pt", unread=("distill",))
+    with pytest.raises(
+        ConfigError, match=r"differ from the interrupted run: budget.student.epochs, distill.rkd_angle$"
+    ):
+        check_resumable(stored, VARIANTS["student"].params(changed), "last.pt")
+    for variant in ("baseline", "teacher"):  # neither reads them
+        check_resumable(stored, VARIANTS[variant].params(changed), "last.pt")
+    with pytest.raises(ConfigError, match=r"run: budget.student.epochs$"):
+        check_resumable(stored, Params.of(changed, ("train", "budget.student")), "last.pt")
 
 
 def test_equal_checkpoints_are_equal_bytes_whatever_the_file_name(tmp_path):
     """DVC hashes outputs by content: two clones training the same weights must write the same bytes."""
-    from thz.checkpoint import save_checkpoint
-
     content = {"model": {"w": torch.arange(6.0)}, "step": 3}
     save_checkpoint(tmp_path / "a" / "best.pt", **content)
     save_checkpoint(tmp_path / "other_name.pt", **content)
@@ -548,18 +556,18 @@ def test_equal_checkpoints_are_equal_bytes_whatever_the_file_name(tmp_path):
 def test_resume_from_a_truncated_last_checkpoint_says_what_to_do(tmp_path, train_set, val_set):
     cfg = tiny_config(epochs=1)
     _, objective = _build(cfg)
-    fit(objective, train_set, val_set, cfg, tmp_path)
+    fit_with(objective, train_set, val_set, cfg, tmp_path)
     last = tmp_path / "last.pt"
     last.write_bytes(last.read_bytes()[:1000])
     with pytest.raises(
         CheckpointError, match=r"last.pt: not a readable thz checkpoint .*delete it to train from step 0"
     ):
-        fit(_build(cfg)[1], train_set, val_set, cfg, tmp_path, resume=True)
+        fit_with(_build(cfg)[1], train_set, val_set, cfg, tmp_path, resume=True)
 
 
 def test_fit_says_when_the_batch_settings_are_bent(tmp_path, train_set, val_set, capsys):
     cfg = tiny_config(epochs=1, identities_per_batch=9)
-    fit(_build(cfg)[1], train_set, val_set, cfg, tmp_path)
+    fit_with(_build(cfg)[1], train_set, val_set, cfg, tmp_path)
     n = len(train_set.identities)
     assert (
         f"note: train.identities_per_batch is 9 but the train part has {n} identities: P={n}" in capsys.readouterr().out
@@ -575,7 +583,7 @@ def test_adversarial_completion_trains_the_discriminator_and_resumes_exactly(tmp
 
     model_a, objective_a = _build(cfg)
     initial = _parameters(objective_a.adversary.discriminator)
-    fit(objective_a, train_set, val_set, cfg, tmp_path / "a")
+    fit_with(objective_a, train_set, val_set, cfg, tmp_path / "a")
     trained = _parameters(objective_a.adversary.discriminator)
     assert all(not torch.equal(initial[k], trained[k]) for k in initial), "the discriminator learns"
     last = load_checkpoint(tmp_path / "a" / "last.pt")
@@ -588,10 +596,10 @@ def test_adversarial_completion_trains_the_discriminator_and_resumes_exactly(tmp
 
     _, objective_b = _build(cfg)
     with pytest.raises(Interrupted):
-        fit(objective_b, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=interrupt)
+        fit_with(objective_b, train_set, val_set, cfg, tmp_path / "b", on_checkpoint=interrupt)
     assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == per_epoch
     model_c, objective_c = _build(cfg)
-    fit(objective_c, train_set, val_set, cfg, tmp_path / "b", resume=True)
+    fit_with(objective_c, train_set, val_set, cfg, tmp_path / "b", resume=True)
     _assert_same_state(_state(model_a), _state(model_c))
     _assert_same_state(_state(objective_a.adversary.discriminator), _state(objective_c.adversary.discriminator))
 
@@ -600,10 +608,10 @@ def test_train_step_logs_the_discriminator_loss(train_set):
     cfg = tiny_config()
     cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, adversarial=0.1, adversarial_loss="lsgan"))
     _, objective = _build(cfg)
-    run = Run.start(objective, cfg)
+    run = start_run(objective, cfg)
     parts = train_step(objective, train_set.batch(torch.arange(4)), 0, 1e-3, run)
     assert {"adversarial", "discriminator"} <= set(parts) and math.isfinite(parts["discriminator"])
-    assert objective.fakes is None, "used once, by the discriminator's step"
+    assert objective.after_step(1e-3, 1.0) == {}, "the reconstructions are used once, by the discriminator's step"
 
 
 def test_a_checkpoint_older_than_a_key_resumes_when_the_key_keeps_its_default():
@@ -611,7 +619,24 @@ def test_a_checkpoint_older_than_a_key_resumes_when_the_key_keeps_its_default():
     cfg = tiny_config()
     stored = config_to_dict(cfg)
     del stored["loss"]["instance"], stored["train"]["sampler"]
-    check_resumable(stored, cfg, "last.pt")
+    check_resumable(stored, Params.of(cfg), "last.pt")
     twin = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, instance=1.0))
     with pytest.raises(ConfigError, match=r"run: loss.instance$"):
-        check_resumable(stored, twin, "last.pt")
+        check_resumable(stored, Params.of(twin), "last.pt")
+
+
+def test_a_checkpoint_written_before_the_budget_section_loads_and_resumes_under_its_budget(tmp_path):
+    """Checkpoints of the code before budget.* (train.epochs and the curriculum for the baseline and
+    the student, teacher.epochs) read their keys in their new places."""
+    cfg = tiny_config(epochs=3)
+    stored = config_to_dict(cfg)
+    del stored["budget"]
+    stored["train"].update(epochs=3, pretrain_epochs=0, heads_epochs=0, mask_ratio=0.5, mask_patch=8)
+    stored["teacher"]["epochs"] = 3
+    check_resumable(stored, VARIANTS["student"].params(cfg), "last.pt")
+    longer = dataclasses.replace(cfg, budget=dataclasses.replace(cfg.budget, baseline=TINY_BUDGET))
+    with pytest.raises(ConfigError, match=r"run: budget.baseline.epochs$"):
+        check_resumable(stored, VARIANTS["baseline"].params(longer), "last.pt")
+    model = build_model(cfg.model)
+    save_checkpoint(tmp_path / "old.pt", model=model.state_dict(), config=stored, modalities=["thz"])
+    assert load_model(tmp_path / "old.pt")[1] == cfg

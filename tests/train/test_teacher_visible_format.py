@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from stages.train import main as train_stage
 from tests.conftest import data_config, record_opened_files, write_dataset
 from tests.pairsets import tiny_config
 from thz.checkpoint import load_model
@@ -19,7 +20,6 @@ from thz.config import PUBLISHED_VISIBLE, TeacherConfig, config_to_dict
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
 from thz.eval.evaluate import evaluate_checkpoint
-from thz.train.variants import train_variant
 
 
 def test_privileged_colour_teacher_trains_distils_and_evaluates_and_its_student_reads_thz_only(
@@ -36,12 +36,14 @@ def test_privileged_colour_teacher_trains_distils_and_evaluates_and_its_student_
     cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(cfg.data, dir=str(thz), visible_dir=str(visible)),
-        teacher=TeacherConfig(heads=4, epochs=1),  # the default: colour, 2x, the uncovered photo
+        teacher=TeacherConfig(heads=4),  # the default: colour, 2x, the uncovered photo
     )
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(config_to_dict(cfg)))
 
-    train_variant("teacher", params, images_csv, tmp_path / "teacher", None)
+    monkeypatch.chdir(tmp_path)  # the stage's DVCLive logs (--live) away from this repository
+    stage = ["--params", str(params), "--images", str(images_csv)]
+    train_stage(["--variant", "teacher", *stage, "--out", str(tmp_path / "teacher"), "--live", str(tmp_path / "live")])
     teacher, teacher_cfg = load_model(tmp_path / "teacher/best.pt")
     assert (teacher.inputs.visible.channels, teacher.inputs.visible.scale) == (3, 2)
     assert teacher.inputs.visible.source == "unconcealed"
@@ -50,7 +52,8 @@ def test_privileged_colour_teacher_trains_distils_and_evaluates_and_its_student_
     # the student's own params say nothing of the teacher's format: it comes from the checkpoint
     published = TeacherConfig(heads=4, **PUBLISHED_VISIBLE)
     params.write_text(yaml.safe_dump(config_to_dict(dataclasses.replace(cfg, teacher=published))))
-    train_variant("student", params, images_csv, tmp_path / "student", None, teacher=tmp_path / "teacher/best.pt")
+    student_out = ["--out", str(tmp_path / "student"), "--live", str(tmp_path / "live_student")]
+    train_stage(["--variant", "student", *stage, *student_out, "--teacher", str(tmp_path / "teacher/best.pt")])
     student, _ = load_model(tmp_path / "student/best.pt")
     assert student.inputs.visible is None
 

@@ -52,8 +52,9 @@ class Objective:
     """What the training stage and loop ask of every objective: the network it trains (`model`), the
     task objective that validation scores (`task_objective`), what its training data must carry
     (`reads`), the trainable modules besides the model (`extra_modules`: saved in last.pt,
-    optimised with the model), every module a step runs (`networks`: placed on the device), and a
-    call on a batch returning the loss parts with the weighted total under "loss"."""
+    optimised with the model), every module a step runs (`networks`: placed on the device), a call
+    on a batch returning the loss parts with the weighted total under "loss", and its own update
+    after each of the model's steps (`after_step`)."""
 
     @property
     def task_objective(self) -> MultiTaskObjective:
@@ -77,20 +78,25 @@ class Objective:
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def after_step(self, lr: float, grad_clip: float) -> dict[str, float]:
+        """Called by the training loop after each optimiser step of the model, at that step's learning
+        rate and train.grad_clip: the task objective's own update (adversarial completion steps its
+        discriminator). Returns what it logs beside the loss parts."""
+        return self.task_objective.after_step(lr, grad_clip)
+
 
 class MultiTaskObjective(Objective):
     """Verification (SupCon or triplet on identity labels over inputs and targets, weight
     loss.supcon, plus the instance-level twin term at weight loss.instance, computed only when
     switched on, on the twin head when the network has one), posture (label-smoothed cross-entropy
     on all images), reconstruction of the target from the input, and with loss.adversarial > 0 a
-    patch discriminator's judgement of the reconstructions (its own step is the engine's, on
-    `fakes`)."""
+    patch discriminator's judgement of the reconstructions (the discriminator's own step on them
+    follows the model's: after_step)."""
 
     def __init__(self, model: nn.Module, cfg: LossConfig, perceptual=None, identities: int = 0):
         self._model, self.cfg = model, cfg
         self.perceptual = perceptual if cfg.lpips > 0 else None
         self.adversary = Adversary(cfg.adversarial_loss, cfg.adversarial_conditional) if cfg.adversarial > 0 else None
-        self.fakes: tuple[torch.Tensor, ...] | None = None  # (recon, target, input) of the last training batch
         self.identities = identities  # training identities: the classes of a margin softmax
         self.margin = _margin_softmax(model, cfg, identities) if cfg.metric in MARGIN_METRICS else None
 
@@ -108,7 +114,7 @@ class MultiTaskObjective(Objective):
 
     def networks(self) -> dict[str, nn.Module]:
         """The model, the LPIPS network, the discriminator and the extra modules (for device and
-        memory-layout placement; the discriminator is trained by its own optimiser, thz.train.loop)."""
+        memory-layout placement; the discriminator is trained by its own optimiser: after_step)."""
         out = {"model": self.model, **({"perceptual": self.perceptual} if self.perceptual is not None else {})}
         out |= {"discriminator": self.adversary.discriminator} if self.adversary is not None else {}
         return out | self.extra_modules()
@@ -156,8 +162,13 @@ class MultiTaskObjective(Objective):
         if self.adversary is not None and global_batch:  # training only: validation scores the task
             parts["adversarial"] = self.adversary.generator_loss(out.recon.float(), batch["input"])
             parts["loss"] = parts["loss"] + cfg.adversarial * parts["adversarial"]
-            self.fakes = (out.recon.detach().float(), batch["target"], batch["input"])  # the discriminator's next
+            self.adversary.remember(out.recon, batch["target"], batch["input"])  # the discriminator's next step
         return parts
+
+    def after_step(self, lr: float, grad_clip: float) -> dict[str, float]:
+        """With adversarial completion, the discriminator's step on this step's reconstructions."""
+        loss = self.adversary.step(lr, grad_clip) if self.adversary is not None else None
+        return {} if loss is None else {"discriminator": loss}
 
     def _identity_parts(self, emb: torch.Tensor, labels: torch.Tensor, training: bool) -> dict[str, torch.Tensor]:
         """The identity-level term under its own name (loss.metric), and SupCon beside a margin

@@ -1,6 +1,6 @@
 """The one training loop of every variant (baseline, teacher, student): the objective hides what
-differs between them (thz.losses.objective.Objective), the curriculum (thz.train.curriculum) what
-trains when.
+differs between them (thz.losses.objective.Objective), the plan (thz.train.curriculum) what trains
+when and on which batches.
 
 Steps draw identity-balanced batches, augment them on the whole batch, and update with AdamW,
 gradient clipping and a warm-up + cosine learning rate that is a pure function of the step.
@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from thz.checkpoint import CheckpointError, save_checkpoint
-from thz.config import Config, TrainConfig, config_to_dict
+from thz.config import TrainConfig
 from thz.data.augment import PROFILES, AugmentProfile, augment_pair_batch
 from thz.data.dataset import PairSet
 from thz.data.samplers import batch_notices, check_rank_split, epoch_batches, rank_rows
@@ -38,8 +38,8 @@ from thz.losses.reconstruction import ssim_per_sample
 from thz.metrics.verification import verification_metrics
 from thz.models.global_batchnorm import convert_batchnorm
 from thz.runtime import autocast_dtype, rank_seed, step_seed
-from thz.train.curriculum import Phase, apply_phase, plan_phases
-from thz.train.resume import check_resumable, read_last
+from thz.train.curriculum import Phase, Plan, apply_phase
+from thz.train.resume import Params, check_resumable, read_last
 from thz.train.tracking import Tracker
 
 HIGHER_IS_BETTER = {"ssim": True, "posture_acc": True, "auc": True, "loss": False}  # train.select_metric
@@ -71,35 +71,30 @@ class FitResult:
 
 @dataclass
 class Run:
-    """What every step of one training run shares: the objective, the config, this process's place
-    among the workers, the AdamW optimiser over the trained parameters (the model's, then the
-    objective's extra modules'), the fp16 gradient scaler (disabled otherwise), the augmentation, and
-    with adversarial completion the discriminator's own Adam optimiser (beta1 0.5, as GANs use)."""
+    """What every step of one training run shares: the objective, the training config and the plan,
+    this process's place among the workers, the AdamW optimiser over the trained parameters (the
+    model's, then the objective's extra modules'), the fp16 gradient scaler (disabled otherwise) and
+    the augmentation profile. (With adversarial completion the discriminator has its own optimiser:
+    thz.losses.adversarial.)"""
 
     objective: Objective
-    cfg: Config
+    train: TrainConfig
+    plan: Plan
     workers: Workers
     parameters: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     profile: AugmentProfile
-    adversary_optimizer: torch.optim.Optimizer | None = None
 
     @classmethod
-    def start(cls, objective: Objective, cfg: Config, workers: Workers | None = None) -> Run:
+    def start(cls, objective: Objective, train: TrainConfig, plan: Plan, workers: Workers | None = None) -> Run:
         workers = workers or Workers()
-        parameters = place_networks(objective, cfg.train, workers)
-        optimizer = torch.optim.AdamW(parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-        dtype = autocast_dtype(cfg.train.precision, workers.device)
+        parameters = place_networks(objective, train, workers)
+        optimizer = torch.optim.AdamW(parameters, lr=train.lr, weight_decay=train.weight_decay)
+        dtype = autocast_dtype(train.precision, workers.device)
         scaler = torch.amp.GradScaler(workers.device.type, enabled=dtype == torch.float16)
-        adversary = objective.task_objective.adversary
-        adversary_optimizer = None
-        if adversary is not None:
-            adversary_optimizer = torch.optim.Adam(
-                adversary.discriminator.parameters(), lr=cfg.train.lr, betas=(0.5, 0.999)
-            )
-        profile = PROFILES[cfg.augment.profile]
-        return cls(objective, cfg, workers, parameters, optimizer, scaler, profile, adversary_optimizer)
+        profile = PROFILES[plan.augment.profile]
+        return cls(objective, train, plan, workers, parameters, optimizer, scaler, profile)
 
     @property
     def adversary(self):
@@ -121,8 +116,8 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The run's phases laid out in steps: each phase has its own warm-up (at most half the
+class Schedule:
+    """The plan's phases laid out in steps: each phase has its own warm-up (at most half the
     phase) and cosine decay; validation every `val_interval` steps."""
 
     phases: tuple[Phase, ...]
@@ -157,25 +152,23 @@ def fit(
     objective: Objective,
     train: PairSet,
     val: PairSet,
-    cfg: Config,
+    tc: TrainConfig,
+    plan: Plan,
     out_dir: Path,
     *,
-    phases: list[Phase] | None = None,
-    unread: tuple[str, ...] = (),
+    params: Params,
     tracker: Tracker | None = None,
     workers: Workers | None = None,
     resume: bool = False,
     on_checkpoint: Callable[[int], None] | None = None,
 ) -> FitResult:
-    """Train `objective.model` through `phases` (default: the curriculum of cfg.train, one joint
-    phase of train.epochs unless train.pretrain_epochs/heads_epochs are set); write
-    out_dir/last.pt and out_dir/best.pt (best of the last phase). `unread` params may change
-    before a resume (thz.train.resume), which `resume` asks for (THZ_RESUME, thz.runtime.Execution)
-    and which continues from out_dir/last.pt. `workers`: this process's rank and device (default: the
-    only process, on the CPU); only rank 0 validates, logs to `tracker`, writes checkpoints and
-    calls `on_checkpoint(step)`."""
-    tc = cfg.train
-    run = Run.start(objective, cfg, workers)
+    """Train `objective.model` on `train` under the training config `tc` through the phases of
+    `plan`, selecting on `val`; write out_dir/last.pt and out_dir/best.pt (best of the last phase),
+    each with the run's `params`. `resume` (THZ_RESUME, thz.runtime.Execution) continues from
+    out_dir/last.pt if the params the run reads are as they were (thz.train.resume). `workers`: this
+    process's rank and device (default: the only process, on the CPU); only rank 0 validates, logs
+    to `tracker`, writes checkpoints and calls `on_checkpoint(step)`."""
+    run = Run.start(objective, tc, plan, workers)
     if run.workers.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in remove_leftovers(out_dir):
@@ -186,8 +179,8 @@ def fit(
     for note in notices if tc.sampler == "identity" else []:
         run.workers.say(f"note: {note}")
     per_epoch = len(epoch_batches(train.identity, tc.sampler, tc.identities_per_batch, tc.images_per_identity, 0, 0))
-    plan = Plan(tuple(phases or plan_phases(tc)), per_epoch, tc)
-    progress = _resume(run, out_dir / "last.pt", unread, plan) if resume else Progress()
+    schedule = Schedule(plan.phases, per_epoch, tc)
+    progress = _resume(run, out_dir / "last.pt", params, schedule) if resume else Progress()
     adversary = [run.adversary.discriminator] if run.adversary is not None else []
     broadcast_modules(
         [run.model, *objective.extra_modules().values(), *adversary]
@@ -196,26 +189,26 @@ def fit(
         run.workers.say("curriculum: " + ", ".join(f"{p.name} {p.epochs} epochs" for p in plan.phases))
     running = defaultdict(list)
     quiet = not run.workers.is_main
-    bar = tqdm(total=plan.total, initial=progress.step, desc="train", unit="step", mininterval=1.0, disable=quiet)
-    while progress.step < plan.total:
-        step, (index, _, _) = progress.step, plan.phase_at(progress.step)
+    bar = tqdm(total=schedule.total, initial=progress.step, desc="train", unit="step", mininterval=1.0, disable=quiet)
+    while progress.step < schedule.total:
+        step, (index, _, _) = progress.step, schedule.phase_at(progress.step)
         run.model.train()
         apply_phase(run.model, plan.phases[index])
         epoch = epoch_batches(
-            train.identity, tc.sampler, tc.identities_per_batch, tc.images_per_identity, cfg.seed, step // per_epoch
+            train.identity, tc.sampler, tc.identities_per_batch, tc.images_per_identity, plan.seed, step // per_epoch
         )
-        phase_objective = _phase_objective(plan.phases[index], objective, tc)
-        parts = train_step(phase_objective, train.batch(epoch[step % per_epoch]), step, plan.lr(step), run)
+        phase_objective = _phase_objective(plan.phases[index], objective)
+        parts = train_step(phase_objective, train.batch(epoch[step % per_epoch]), step, schedule.lr(step), run)
         for name, value in parts.items():
             running[name].append(value)
         progress.step += 1
         bar.update(1)
         bar.set_postfix({k: f"{np.mean(v[-20:]):.3f}" for k, v in running.items() if k in SHOWN})
-        if (progress.step % plan.val_interval == 0 or progress.step == plan.total) and run.workers.is_main:
-            _validate_and_save(run, progress, val, out_dir, last_phase=index == len(plan.phases) - 1)
+        if (progress.step % schedule.val_interval == 0 or progress.step == schedule.total) and run.workers.is_main:
+            _validate_and_save(run, progress, val, out_dir, params, last_phase=index == len(plan.phases) - 1)
             train_means = {f"train/{k}": float(np.mean(v)) for k, v in running.items()}
             val_metrics = {f"val/{k}": v for k, v in progress.metrics.items()}
-            tracker.log(progress.step, {**train_means, **val_metrics, "lr": plan.lr(step), "phase": float(index)})
+            tracker.log(progress.step, {**train_means, **val_metrics, "lr": schedule.lr(step), "phase": float(index)})
             running.clear()
             if on_checkpoint is not None:
                 on_checkpoint(progress.step)
@@ -223,18 +216,20 @@ def fit(
     return FitResult(progress.best, progress.best_step, progress.step, progress.metrics)
 
 
-def _phase_objective(phase: Phase, objective: Objective, tc: TrainConfig) -> Objective:
-    if phase.name == "pretrain":
-        return MaskedReconstructionObjective(objective.task_objective, tc.mask_ratio, tc.mask_patch)
+def _phase_objective(phase: Phase, objective: Objective) -> Objective:
+    """What trains in `phase`: masked reconstruction (the task objective's reconstruction terms) or
+    the whole objective."""
+    if phase.masking is not None:
+        return MaskedReconstructionObjective(objective.task_objective, *phase.masking)
     return objective
 
 
-def _resume(run: Run, path: Path, unread: tuple[str, ...], plan: Plan) -> Progress:
+def _resume(run: Run, path: Path, params: Params, schedule: Schedule) -> Progress:
     """Progress, weights, optimiser and scaler state from last.pt (a fresh start when there is none)."""
     ckpt = read_last(path, run.workers)
     if ckpt is None:
         return Progress()
-    check_resumable(ckpt["config"], run.cfg, path, unread)
+    check_resumable(ckpt["config"], params, path)
     run.model.load_state_dict(ckpt["model"])
     for name, module in run.objective.extra_modules().items():
         module.load_state_dict(ckpt["extra"][name])
@@ -245,21 +240,23 @@ def _resume(run: Run, path: Path, unread: tuple[str, ...], plan: Plan) -> Progre
         if not ckpt.get("adversary"):
             raise CheckpointError(f"{path} has no discriminator state: it was written without loss.adversarial")
         run.adversary.discriminator.load_state_dict(ckpt["adversary"]["discriminator"])
-        run.adversary_optimizer.load_state_dict(ckpt["adversary"]["optimizer"])
-    run.workers.say(f"resuming from {path} at step {ckpt['step']} of {plan.total}")
+        run.adversary.optimizer.load_state_dict(ckpt["adversary"]["optimizer"])
+    run.workers.say(f"resuming from {path} at step {ckpt['step']} of {schedule.total}")
     return Progress(ckpt["step"], ckpt["best_metric"], ckpt["best_step"], ckpt["metrics"])
 
 
-def _validate_and_save(run: Run, progress: Progress, val: PairSet, out_dir: Path, last_phase: bool) -> None:
+def _validate_and_save(
+    run: Run, progress: Progress, val: PairSet, out_dir: Path, params: Params, last_phase: bool
+) -> None:
     """Validate; write best.pt when the selection metric improved (in the last phase only) and
-    last.pt always."""
-    select = run.cfg.train.select_metric
+    last.pt always, each with the run's params."""
+    select = run.train.select_metric
     progress.metrics = validate(run.objective, val, device=run.workers.device)
     score = progress.metrics[select]
     best = progress.best
     better = best is None or (score > best if HIGHER_IS_BETTER[select] else score < best)
     # the keys in this order: torch.save keeps it, and equal checkpoints must be equal bytes
-    config, modalities = config_to_dict(run.cfg), list(run.model.modalities)
+    config, modalities = params.values, list(run.model.modalities)
     if last_phase and better:
         progress.best, progress.best_step = score, progress.step
         save_checkpoint(
@@ -334,7 +331,7 @@ def _adversary_state(run: Run) -> dict | None:
     """The discriminator and its optimiser for last.pt (None without adversarial completion)."""
     if run.adversary is None:
         return None
-    return {"discriminator": _cpu_state(run.adversary.discriminator), "optimizer": run.adversary_optimizer.state_dict()}
+    return {"discriminator": _cpu_state(run.adversary.discriminator), "optimizer": run.adversary.optimizer.state_dict()}
 
 
 def _cpu_state(module) -> dict[str, torch.Tensor]:
@@ -350,20 +347,21 @@ def train_step(
     objective: Objective, batch: dict[str, torch.Tensor], step: int, lr: float, run: Run
 ) -> dict[str, float]:
     """One optimisation step on the global batch `batch` (this rank's share of it when
-    distributed) at learning rate `lr`; returns every loss part as a float, averaged over ranks."""
-    cfg, workers = run.cfg, run.workers
+    distributed) at learning rate `lr`, then the objective's own update (after_step); returns every
+    loss part as a float, averaged over ranks, and what the objective's update logs."""
+    tc, plan, workers = run.train, run.plan, run.workers
     # dropout and masking: the same at this step whatever ran before (a resumed run repeats an
     # uninterrupted one); each rank draws its own
-    torch.manual_seed(rank_seed(cfg.seed, step, workers.rank))
-    generator = torch.Generator().manual_seed(step_seed(cfg.seed, step))
-    batch = augment_pair_batch(batch, run.profile, generator, speckle=cfg.augment.speckle)  # the same on every rank
+    torch.manual_seed(rank_seed(plan.seed, step, workers.rank))
+    generator = torch.Generator().manual_seed(step_seed(plan.seed, step))
+    batch = augment_pair_batch(batch, run.profile, generator, speckle=plan.augment.speckle)  # the same on every rank
     if workers.distributed:
-        rows = rank_rows(len(batch["input"]), cfg.train.images_per_identity, workers.world_size, workers.rank)
+        rows = rank_rows(len(batch["input"]), tc.images_per_identity, workers.world_size, workers.rank)
         batch = {key: value[rows] for key, value in batch.items()}
-    batch = to_device(batch, workers.device, cfg.train.channels_last)
+    batch = to_device(batch, workers.device, tc.channels_last)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    dtype = autocast_dtype(cfg.train.precision, workers.device)
+    dtype = autocast_dtype(tc.precision, workers.device)
     with torch.autocast(workers.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         parts = objective(batch)
     names = list(parts)
@@ -379,7 +377,7 @@ def train_step(
     run.scaler.scale(parts["loss"]).backward()
     average_gradients(run.parameters)
     run.scaler.unscale_(run.optimizer)
-    norm = torch.nn.utils.clip_grad_norm_(run.parameters, cfg.train.grad_clip or float("inf"))
+    norm = torch.nn.utils.clip_grad_norm_(run.parameters, tc.grad_clip or float("inf"))
     if not torch.isfinite(norm) and not run.scaler.is_enabled():  # fp16: the scaler skips this step
         raise NonFiniteLossError(
             f"non-finite gradient at step {step} (loss parts: {detail}); the weights were "
@@ -387,24 +385,5 @@ def train_step(
         )
     run.scaler.step(run.optimizer)
     run.scaler.update()
-    if run.adversary is not None and run.objective.task_objective.fakes is not None:
-        logged["discriminator"] = discriminator_step(run, lr)
+    logged.update(objective.after_step(lr, tc.grad_clip))
     return logged
-
-
-def discriminator_step(run: Run, lr: float) -> float:
-    """One step of the discriminator on the reconstructions the decoder just made (detached), in
-    fp32 (it is small, and fp16 would need its own gradient scaler); gradients averaged over ranks."""
-    recon, target, concealed = run.objective.task_objective.fakes
-    run.objective.task_objective.fakes = None
-    parameters = list(run.adversary.discriminator.parameters())
-    for group in run.adversary_optimizer.param_groups:
-        group["lr"] = lr
-    run.adversary_optimizer.zero_grad(set_to_none=True)
-    with torch.autocast(run.workers.device.type, enabled=False):
-        loss = run.adversary.discriminator_loss(recon.float(), target.float(), concealed.float())
-    loss.backward()
-    average_gradients(parameters)
-    torch.nn.utils.clip_grad_norm_(parameters, run.cfg.train.grad_clip or float("inf"))
-    run.adversary_optimizer.step()
-    return float(mean_over_ranks(loss.detach().float().reshape(1).to(run.workers.device))[0])
