@@ -1,10 +1,12 @@
 """The budget tables (lab/budget_tables.py): the default run held against a reference run per
 model and metric, with the verdict against the fold-to-fold spread; bench records rendered; a
-missing file is an error naming it."""
+missing file is an error naming it; the lever tables hold measurements, and what became of each
+lever is prose beside its table in docs/performance.md."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,28 @@ def test_budget_rows_name_their_settings(tmp_path):
     text = budget_tables.budget(tmp_path)
     assert "| 8 | defaults | 112 | 34 | bfloat16 | 0.540 | 0.470 | 0.020 | 0.990 | 0.580 |" in text
     assert "| 8 | `train.lr=0.003` | 112 |" in text and "CPU capability AVX2, native bf16 no" in text
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _prose_after(block: str) -> str:
+    """The text of docs/performance.md between a generated block and the next block or heading."""
+    after = (ROOT / "docs/performance.md").read_text().split(f"<!-- /table:{block} -->", 1)[1]
+    return re.split(r"^(?:<!-- table:|#)", after, maxsplit=1, flags=re.M)[0]
+
+
+def test_the_lever_tables_hold_measurements_and_the_verdicts_stand_beside_them():
+    levers = budget_tables.levers(ROOT)
+    assert levers.splitlines()[0] == "| lever | measured |"
+    prose = _prose_after("levers")
+    for row in levers.splitlines()[2:]:
+        if row.startswith("| "):
+            lever = row.split(" | ")[0].removeprefix("| ")
+            assert f"- **{lever}**: " in prose, f"no verdict for lever '{lever}' after the levers table"
+    steps = budget_tables.training_levers(ROOT)
+    assert "kept" not in steps.splitlines()[0]
+    record = json.loads((ROOT / budget_tables.TRAINING_STEP).read_text())["results"]
+    named = {r["setting"] for r in record} | {r["variant"] for r in record} - {"baseline", "teacher", "student"}
+    prose = _prose_after("training_levers")
+    assert all(f"- **{name}**" in prose for name in named), named
