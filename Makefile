@@ -33,7 +33,7 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest --durations=25
 
 docs: $(STAMP)
-	$(BIN)/python -m thz.eval.tables
+	$(BIN)/python -m lab.tables
 
 # torchvision's VGG16 weights into data/weights (needs a network): switches the LPIPS term on
 lpips-weights: $(STAMP)

@@ -1,5 +1,5 @@
 """The result tables in README.md and docs/*.md are generated from the metrics files
-(thz/eval/tables.py): the repository's documents match its metrics, a number edited by hand (or left
+(lab/tables.py): the repository's documents match its metrics, a number edited by hand (or left
 behind by a rerun) is reported and re-rendering fixes it, and a missing metrics file is an error
 naming it."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from thz.eval import tables
+from lab import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ def test_repository_documents_match_the_metrics_files():
     assert ROOT / "README.md" in documents
     text = "".join(p.read_text() for p in documents)
     assert "<!-- table:results -->" in text, "README.md lost its generated results table"
-    assert tables.check(ROOT) == [], "run `python -m thz.eval.tables` and commit the documents"
+    assert tables.check(ROOT) == [], "run `python -m lab.tables` and commit the documents"
 
 
 def _metrics(auc: float) -> dict:

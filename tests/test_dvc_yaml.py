@@ -1,63 +1,22 @@
 """dvc.yaml follows from the code: a stage's code deps from its imports (every thz module it runs
 is a dep, so an edit re-runs it, and nothing else is, so nothing re-runs needlessly), and a
-training stage's params from what its variant reads (thz.train.variants.VARIANTS)."""
+training stage's params from what its variant reads (thz.train.variants.VARIANTS).
+
+A folder is a dep exactly when the stage runs every module in it (a package file holding only a
+docstring aside): then any edit in the folder re-runs the stage and no other edit does. A folder
+holding a module the stage does not run is refused (list the modules it runs, file by file), and
+modules listed one by one where their whole folder would do are refused too, so the deps of a
+stage are one list, derived from its imports."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.imports import ROOT, imported_files, only_docstring
 from thz.train.variants import VARIANTS
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module_file(name: str) -> Path | None:
-    """The file of a project module (thz.x.y or stages.x), or None for a third-party one."""
-    base = ROOT / Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imports(path: Path) -> set[str]:
-    """Project modules imported anywhere in `path` (function-level imports too), with the
-    packages they pass through (importing thz.data.scan runs thz/data/__init__.py)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        for name in names:
-            if name.split(".")[0] not in ("thz", "stages"):
-                continue
-            parts = name.split(".")
-            found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return {name for name in found if _module_file(name) is not None}
-
-
-def imported_files(module: str) -> set[Path]:
-    """Every project file that running `python -m module` executes, relative to the repo root."""
-    seen, todo = set(), [module]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo.extend(_imports(_module_file(name)))
-    return {_module_file(name).relative_to(ROOT) for name in seen}
-
-
-def _only_docstring(path: Path) -> bool:
-    """A package file with no code in it cannot change a result: no dep needed."""
-    body = ast.parse(path.read_text()).body
-    return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)
 
 
 def _covers(dep: str, path: Path) -> bool:
@@ -69,15 +28,40 @@ def _stages() -> dict[str, dict]:
     return {name: stage.get("do", stage) for name, stage in stages.items()}
 
 
+def stage_module(stage: dict) -> str:
+    """The module a stage's cmd runs (`python -m stages.NAME ...`)."""
+    return stage["cmd"].split("python -m ", 1)[1].split()[0]
+
+
 def _code_deps(stage: dict) -> list[str]:
     return [d for d in stage["deps"] if isinstance(d, str) and d.split("/")[0] in ("thz", "stages")]
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file DVC hashes for a folder dep (.dvcignore leaves out __pycache__), relative to the root."""
+    found = (p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sorted(p.relative_to(ROOT) for p in found)
+
+
+def _not_run(folder: Path, run: set[Path]) -> list[str]:
+    """The files of `folder` an edit to which would re-run a stage that runs only `run`."""
+    return [str(p) for p in _files_under(folder) if p not in run and not only_docstring(ROOT / p)]
+
+
+def expected_code_deps(run: set[Path]) -> set[str]:
+    """The deps of a stage that runs the files `run` (docstring-only ones left out): each file, or
+    the highest folder above it that the stage runs whole."""
+    deps = set()
+    for path in run:
+        whole = [d for d in reversed(path.parents) if d != Path(".") and not _not_run(d, run)]
+        deps.add(str(whole[0]) if whole else str(path))
+    return deps
 
 
 @pytest.mark.parametrize("name", list(_stages()))
 def test_stage_code_deps_are_exactly_what_it_imports(name):
     stage = _stages()[name]
-    module = stage["cmd"].split("python -m ", 1)[1].split()[0]
-    files = {p for p in imported_files(module) if not _only_docstring(ROOT / p)}
+    files = {p for p in imported_files(stage_module(stage)) if not only_docstring(ROOT / p)}
     deps = _code_deps(stage)
     missing = sorted(str(p) for p in files if not any(_covers(d, p) for d in deps))
     assert not missing, f"stage {name}: add to deps (imported, not listed): {missing}"
@@ -85,6 +69,20 @@ def test_stage_code_deps_are_exactly_what_it_imports(name):
     assert not unused, f"stage {name}: deps that nothing it runs imports: {unused}"
     redundant = [d for d in deps if any(o != d and _covers(o, Path(d)) for o in deps)]
     assert not redundant, f"stage {name}: listed twice (inside a listed folder): {redundant}"
+    partial = {d: _not_run(Path(d), files) for d in deps if (ROOT / d).is_dir()}
+    partial = {d: extra for d, extra in partial.items() if extra}
+    assert not partial, f"stage {name}: folders holding files it does not run (list its modules instead): {partial}"
+    whole = sorted(expected_code_deps(files) - set(deps))
+    assert not whole, f"stage {name}: it runs every module of these folders; name the folder, not its files: {whole}"
+
+
+def test_a_folder_is_a_dep_only_when_the_stage_runs_all_of_it():
+    # thz/deploy: a docstring-only __init__.py, graph, onnx_export, onnx_runtime
+    deploy = {Path(f"thz/deploy/{m}.py") for m in ("graph", "onnx_export", "onnx_runtime")}
+    assert expected_code_deps(deploy | {Path("thz/config.py")}) == {"thz/deploy", "thz/config.py"}
+    partly = deploy - {Path("thz/deploy/onnx_runtime.py")}
+    assert expected_code_deps(partly) == {"thz/deploy/graph.py", "thz/deploy/onnx_export.py"}
+    assert _not_run(Path("thz/deploy"), partly) == ["thz/deploy/onnx_runtime.py"]
 
 
 def test_the_import_walk_sees_function_level_imports():

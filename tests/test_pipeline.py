@@ -63,7 +63,7 @@ def _check_plots_page(repo: Path) -> None:
     for name in ("vega", "vega-lite", "vega-embed"):
         (repo / f"{name}.min.js").write_text(f"/* stand-in for {name} */")
     libraries = [str(repo / f"{name}.min.js") for name in ("vega", "vega-lite", "vega-embed")]
-    run([sys.executable, "-m", "thz.eval.plots_template", *libraries, "--out", "offline.html"], repo)
+    run([sys.executable, "-m", "lab.plots_template", *libraries, "--out", "offline.html"], repo)
     run(["dvc", "plots", "show", "--html-template", "offline.html", "-o", "plots_page"], repo)
     page = (repo / "plots_page" / "index.html").read_text()
     assert "/* stand-in for vega-embed */" in page and "cdn.jsdelivr" not in page

@@ -208,7 +208,7 @@ def test_the_published_teacher_reads_grayscale_at_the_thz_size_and_the_default_a
     assert (fmt.channels, fmt.scale, fmt.source) == (1, 1, "capture")
     assert published.visible_encoder.stem[0].in_channels == 1  # the published checkpoint keys
     default = build_model(SMALL, TeacherConfig(heads=4)).inputs.visible
-    assert (default.channels, default.scale, default.source) == (3, 2, "unconcealed")  # bench/sweeps/teacher.yaml
+    assert (default.channels, default.scale, default.source) == (3, 2, "unconcealed")  # lab/sweeps/teacher.yaml
     assert build_model(SMALL).inputs.visible is None
     scaled = build_model(SMALL, TeacherConfig(heads=4, visible_scale=2))
     assert len(scaled.visible_encoder.downscale) == 1

@@ -9,7 +9,7 @@ whole batch, only when some sample's gate selects it; a one-hot gate of the pred
 keeps each sample's own expert output (a soft-routing model mixes them by the posture
 probabilities, as it does in PyTorch). So a batch of one posture, every batch of one image
 included, runs one decoder; a mixed batch runs the experts it uses. Selecting with a 0/1 gate
-leaves the chosen expert's values exact. bench/deploy.py measures the cost.
+leaves the chosen expert's values exact. lab/bench/deploy.py measures the cost.
 """
 
 from __future__ import annotations

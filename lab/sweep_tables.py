@@ -1,0 +1,186 @@
+"""Generated tables of the sweeps (`python -m lab.sweep table` writes lab/records/sweeps/<name>.json): every
+variant's fold means and its paired difference to the reference variant, with a variant whose
+experiment is missing shown as missing. No torch import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.table_parts import SWEEPS, TableError, markdown, number, read_json, signed, value
+
+SHOWN = ("identity AUC", "identity EER", "TAR@FAR 1 %", "rank-1", "triplet AUC", "posture accuracy", "SSIM")
+DIFFERENCES = {  # per-identity column -> header
+    "verification_auc": "Δ identity AUC",
+    "verification_tar_at_far_1pct": "Δ TAR@FAR 1 %",
+    "triplet_correct": "Δ triplet accuracy",
+    "ssim_predicted": "Δ SSIM",
+}
+
+
+def _difference(c: dict) -> str:
+    """'+0.012 [−0.004, +0.030] p 0.21', bold when significant (interval excludes 0 and p < 0.05)."""
+    text = f"{signed(c['difference'])} [{signed(c['ci_low'])}, {signed(c['ci_high'])}] p {c['wilcoxon_p']:.3f}"
+    return f"**{text}**" if c["significant"] else text
+
+
+def _record(root: Path, name: str) -> tuple[str, dict]:
+    """A sweep's record (`python -m lab.sweep table` writes it) and its path, or how to make it."""
+    rel = f"{SWEEPS}/{name}.json"
+    if not (root / rel).is_file():
+        raise TableError(
+            f"'{rel}' not found: run the sweep (python -m lab.sweep queue lab/sweeps/{name}.yaml; dvc queue start; "
+            f"python -m lab.sweep table lab/sweeps/{name}.yaml --json {rel})"
+        )
+    return rel, read_json(root, rel)
+
+
+def sweep_folds(root: Path, name: str, variant: str, model: str) -> dict[str, dict[str, float]]:
+    """One variant's fold summary for one model: label -> {mean, sd}."""
+    rel, data = _record(root, name)
+    return value(data, f"variants.{variant}.models.{model}.folds", rel)
+
+
+def sweep_table(
+    root: Path, name: str, model: str, shown: tuple[str, ...] = SHOWN, differences: dict[str, str] = DIFFERENCES
+) -> str:
+    rel, data = _record(root, name)
+    if any(model not in e["models"] for e in data["variants"].values()):
+        raise TableError(f"'{rel}' has no model '{model}'")
+    header = ["variant", *shown, *differences.values()]
+    rows = []
+    order = [v for v in data.get("order", sorted(data["variants"])) if v in data["variants"]]
+    for variant, entry in ((v, data["variants"][v]) for v in order):
+        m = entry["models"][model]
+        cells = [f"{v['mean']:.3f} ± {v['sd']:.3f}" if (v := m["folds"].get(label)) else "–" for label in shown]
+        diffs = m.get("vs_reference", {})
+        is_reference = variant == data["reference"] and model == (data.get("reference_model") or model)
+        cells += [_difference(diffs[c]) if c in diffs else ("reference" if is_reference else "–") for c in differences]
+        rows.append([f"`{variant}`", *cells])
+    for variant, reason in data["missing"].items():
+        rows.append([f"`{variant}`", "**missing**: " + reason.replace("|", "/"), *[""] * (len(header) - 2)])
+    notes = "".join(f"`{v}`: {data['variants'][v]['note']}; " for v in order if data["variants"][v].get("note"))
+    n = max((e["models"][model]["identities"] for e in data["variants"].values()), default=0)  # 0: none finished
+    against = f"the {data.get('reference_model') or model} of `{data['reference']}`"
+    caption = (
+        f"The {model}, each variant a DVC experiment cross-validated over folds {', '.join(map(str, data['folds']))} "
+        f"({number(n)} test identities); columns: mean ± sd over folds. Δ: the variant's {model} minus {against}, "
+        "per identity, 95 % bootstrap interval and Wilcoxon p, bold when significant. Identity level: every "
+        "concealed test image against every unconcealed one; triplet: the published protocol (own twin against "
+        f"another identity in the same posture). {notes}From `{rel}` (`python -m lab.sweep table {data['spec']} "
+        f"--json {rel}`), CPU {data['cpu_capability']}, {data['date']}."
+    )
+    if len(data.get("baselines", [])) > 1:
+        caption += f" The experiments ran on {len(data['baselines'])} commits: " + ", ".join(
+            b[:7] for b in data["baselines"]
+        )
+        caption += "."
+    return markdown(header, rows, caption)
+
+
+def sweep_figures(root: Path, name: str, model: str, figure: str, link_from: str = "") -> str:
+    """The variants' copies of one evaluate-stage figure (fold 0), one row each, as markdown images
+    (paths relative to the document at `link_from`, e.g. "../" for docs/)."""
+    rel, data = _record(root, name)
+    rows = []
+    for variant in data.get("order", sorted(data["variants"])):
+        paths = [p for p in data.get("figures", {}).get(variant, {}).get(model, []) if p.endswith(figure)]
+        if variant in data["missing"] or not paths:
+            rows.append([f"`{variant}`", "**missing**"])
+            continue
+        if not (root / paths[0]).is_file():
+            raise TableError(f"'{paths[0]}' (listed in '{rel}') not found")
+        rows.append([f"`{variant}`", f"![{variant}]({link_from}{paths[0]})"])
+    title = figure.removesuffix(".png").replace("_", " ")
+    caption = (
+        f"The {model}'s {title} of fold {data['folds'][0]}, each variant from its "
+        f"experiment (copied by `python -m lab.sweep table {data['spec']} --json {rel}`)."
+    )
+    return markdown(["variant", title], rows, caption)
+
+
+DISTILLATION_SHOWN = ("identity AUC", "TAR@FAR 1 %", "triplet AUC", "posture accuracy", "SSIM", "silhouette")
+DISTILLATION_DIFFERENCES = {
+    "verification_auc": "Δ identity AUC",
+    "verification_eer": "Δ EER",
+    "posture_correct": "Δ posture",
+    "ssim_predicted": "Δ SSIM",
+    "silhouette": "Δ silhouette",
+    "davies_bouldin": "Δ Davies-Bouldin",
+}
+
+ADVERSARIAL_SHOWN = ("SSIM", "PSNR", "sharpness", "sharpness gap", "identity AUC", "posture accuracy")
+ADVERSARIAL_DIFFERENCES = {
+    "ssim_predicted": "Δ SSIM",
+    "psnr_predicted": "Δ PSNR",
+    "sharpness_gap_predicted": "Δ sharpness gap",
+    "verification_auc": "Δ identity AUC",
+}
+TEACHER_SHOWN = (
+    "identity AUC",
+    "identity EER",
+    "TAR@FAR 1 %",
+    "FAR at val threshold",  # against the EER: does the validation threshold transfer to new people?
+    "FRR at val threshold",
+    "posture accuracy",
+    "SSIM",
+)
+TEACHER_DIFFERENCES = {
+    "verification_auc": "Δ identity AUC",
+    "verification_eer": "Δ EER",
+    "verification_tar_at_far_1pct": "Δ TAR@FAR 1 %",
+    "ssim_predicted": "Δ SSIM",
+}
+
+TWIN_WEIGHT_SHOWN = {"identity_auc": "identity AUC", "tar_at_far_1pct": "TAR@FAR 1 %", "triplet_auc": "triplet AUC"}
+TWIN_WEIGHT_SHOWN |= {"rank1": "rank-1"}
+
+
+def twin_weight_table(
+    root: Path, published: tuple[str, str] = ("verification", "published_epochs_24"), name: str = "twin_weight"
+) -> str:
+    """A two-head network scored again at every twin weight (lab/bench/twin_weight.py), validation and test
+    identities, with the published objective trained here (a sweep variant) beneath for comparison."""
+    rel = f"{SWEEPS}/{name}.json"
+    if not (root / rel).is_file():
+        raise TableError(f"'{rel}' not found: python -m lab.bench.twin_weight --repo DIR --json {rel} (its docstring)")
+    data = read_json(root, rel)
+    cell = lambda v: f"{v['mean']:.3f} ± {v['sd']:.3f}"  # noqa: E731
+    rows = []
+    for w in sorted(data["weights"]["test"], key=float):  # JSON keys come back sorted as text
+        test, val = data["weights"]["test"][w], data["weights"]["val"][w]
+        label = {"0": "0 (identity head alone)", "1e+06": "10⁶ (twin head alone)"}.get(w, w)
+        cells = [cell(test[m]) for m in TWIN_WEIGHT_SHOWN] + [cell(val[m]) for m in ("identity_auc", "triplet_auc")]
+        rows.append([label, *cells])
+    ref = sweep_folds(root, *published, "baseline")
+    shown = ("identity AUC", "TAR@FAR 1 %", "triplet AUC", "rank-1")
+    rows.append([f"published objective (`{published[1]}`)", *(cell(ref[k]) for k in shown), "–", "–"])
+    header = ["twin weight w", *TWIN_WEIGHT_SHOWN.values(), "val identity AUC", "val triplet AUC"]
+    caption = (
+        f"The {data['model']} of `{data['source']}` (folds {', '.join(map(str, data['folds']))}, mean ± sd over "
+        "folds), scored at (cos_identity + w cos_twin) / (1 + w) with no retraining; test identities, then the "
+        f"validation identities a weight would be chosen on. Last row: the published objective trained here, from "
+        f"`{SWEEPS}/{published[0]}.json`. "
+        f"From `{rel}` (`python -m lab.bench.twin_weight`), {data['date']}."
+    )
+    return markdown(header, rows, caption)
+
+
+TABLES = {
+    "twin_weight": twin_weight_table,
+    "twin_head": lambda root: sweep_table(root, "twin_head", "baseline"),
+    "objectives": lambda root: sweep_table(root, "objectives", "baseline"),
+    "verification_round_2": lambda root: sweep_table(root, "verification", "baseline"),
+    "distillation_terms": lambda root: sweep_table(
+        root, "distillation", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES
+    ),
+    "distillation_privileged": lambda root: sweep_table(
+        root, "distillation_privileged", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES
+    ),
+    "adversarial": lambda root: sweep_table(
+        root, "adversarial", "baseline", ADVERSARIAL_SHOWN, ADVERSARIAL_DIFFERENCES
+    ),
+    "adversarial_grids": lambda root: sweep_figures(  # shown in docs/studies.md
+        root, "adversarial", "baseline", "reconstruction_grid.png", link_from="../"
+    ),
+    "teacher_study": lambda root: sweep_table(root, "teacher", "teacher", TEACHER_SHOWN, TEACHER_DIFFERENCES),
+}
