@@ -155,6 +155,44 @@ def distillation(root: Path) -> str:
     return comparison_table(root, "student_vs_baseline")
 
 
+# the verification metrics the verdict rests on, and which sign is better for each
+VERDICT_METRICS = {"verification_auc": ("identity AUC", 1), "verification_tar_at_far_1pct": ("TAR at FAR 1 %", 1)}
+
+
+def verdict(root: Path) -> str:
+    """"Did distillation help?" in one paragraph from compare.json: yes when the student beats the
+    baseline significantly (interval and Holm p) on a verification metric and is significantly
+    worse on none, no otherwise; with the numbers it rests on and the teacher's lead left."""
+    data = read_json(root, COMPARE)
+    pair = "student_vs_baseline"
+
+    def get(p: str, column: str, key: str):
+        return value(data, f"{p}.{column}.{key}", COMPARE)
+
+    better, worse, parts = [], [], []
+    for column, (label, sign) in VERDICT_METRICS.items():
+        diff, low, high = (get(pair, column, k) for k in ("difference", "ci_low", "ci_high"))
+        if get(pair, column, "significant"):
+            (better if diff * sign > 0 else worse).append(label)
+        parts.append(
+            f"{label} {signed(diff)} (95 % interval {signed(low)} to {signed(high)}, "
+            f"Holm p {number(get(pair, column, 'wilcoxon_p_holm'))})"
+        )
+    answer = "**Yes**" if better and not worse else "**No**"
+    n = value(data, f"{pair}.identities", COMPARE)
+    text = (
+        f"{answer}: student − baseline {'; '.join(parts)} over {n} test identities; a true AUC difference of "
+        f"±{number(get(pair, 'verification_auc', 'detectable'))} would have been found with 80 % probability."
+    )
+    if "teacher_vs_student" in data:
+        gap = [get("teacher_vs_student", c, "difference") for c in VERDICT_METRICS]
+        text += (
+            f" The teacher's lead over the student, which distillation did not transfer: {signed(gap[0])} AUC, "
+            f"{signed(gap[1])} TAR at FAR 1 %."
+        )
+    return f"{text}\n\n_Generated from `{COMPARE}` (significant: interval excludes 0 and Holm p < 0.05)._"
+
+
 def mcnemar(root: Path) -> str:
     """Posture correctness image by image (exact McNemar test) for every pair."""
     data = read_json(root, COMPARE)
@@ -298,6 +336,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "test_metrics": test_metrics,
     "comparison": comparison,
     "distillation": distillation,
+    "verdict": verdict,
     "mcnemar": mcnemar,
     "pixel_baseline": pixel_baseline,
     "floors": floors,

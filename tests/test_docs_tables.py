@@ -103,6 +103,9 @@ def test_unknown_table_and_unclosed_block_are_errors():
 def test_every_table_renders_from_the_repository_metrics():
     for name in tables.TABLES:
         text = tables.table(name, ROOT)
+        if name == "verdict":  # a generated sentence, not a table
+            assert text.startswith(("**Yes**: ", "**No**: ")) and "\n\n_" in text, text
+            continue
         assert text.startswith("| ") and ("| --- |" in text or "|---" in text) and "\n\n_" in text, name
         assert "-0.000" not in text, name
 
