@@ -17,7 +17,7 @@ import yaml
 
 from tests.conftest import write_dataset
 from tests.test_metrics_files import MAX_COLUMNS, MAX_FILES, problems, summary_shape
-from tests.tiny_repo import make_tiny_repo, run
+from tests.tiny_repo import commit_all, make_tiny_repo, run
 
 
 @pytest.fixture
@@ -179,6 +179,7 @@ def _check_lpips_weights_are_an_input(repo: Path) -> None:
 
 @pytest.mark.slow
 def test_an_experiment_reruns_only_the_stages_whose_params_changed(reproduced: Path):
+    commit_all(reproduced, "reproduced")  # the results in git, as after `make repro` and a commit
     exp = run(["dvc", "exp", "run", "-S", "distill.rkd_angle=0"], reproduced)
     assert _trained(exp) == ["train_student@0"], exp
     _check_metrics_diff_fits_a_screen(reproduced)
@@ -190,7 +191,7 @@ def _check_metrics_diff_fits_a_screen(repo: Path, folds: int = 5, screen: int = 
     """`dvc metrics diff` after a change to one distillation weight: the summary files' rows and a
     few per retrained fold (DVCLive's summary), so that at the default's five folds it stays within a
     screen, the student-minus-baseline verdict among them."""
-    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo))
+    diff, _ = json.JSONDecoder().raw_decode(run(["dvc", "metrics", "diff", "--json"], repo))
     per_fold = {path: len(rows) for path, rows in diff.items() if path.startswith("metrics/train/")}
     summary = sum(len(rows) for path, rows in diff.items() if not path.startswith("metrics/train/"))
     assert set(per_fold) == {"metrics/train/fold_0/student/metrics.json"}, diff.keys()
