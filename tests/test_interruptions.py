@@ -31,8 +31,9 @@ STAGE = [sys.executable, "-m", "stages.train", "--variant", "baseline", "--image
 OUT = ["--out", "models/fold_0/baseline", "--live", "metrics/train/fold_0/baseline"]
 
 
-def _repo(tmp_path: Path, name: str, epochs: int, **train) -> Path:
-    """A tiny repository after `dvc repro split`, the baseline's budget `epochs`, `train` in train.*."""
+def _repo(tmp_path: Path, name: str, epochs: int = 1, **train) -> Path:
+    """A tiny repository after `dvc repro split`, the baseline's budget `epochs` (the tiny one's by
+    default), `train` in train.*."""
     repo = make_tiny_repo(tmp_path / name)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["budget"]["baseline"]["epochs"] = epochs
