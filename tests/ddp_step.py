@@ -11,7 +11,7 @@ import torch
 
 from tests.pairsets import start_run, tiny_config, with_visible
 from thz.config import PUBLISHED_VISIBLE, DistillConfig, ModelConfig, TeacherConfig
-from thz.data.random_pairs import make_pairset
+from lab.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
 from thz.losses.objective import DistillationObjective, MultiTaskObjective

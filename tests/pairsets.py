@@ -1,5 +1,5 @@
 """Test helpers for training code: a tiny, fast Config, fit and a Run on it as a training stage
-would start them, and visible companions for random PairSets (thz.data.random_pairs)."""
+would start them, and visible companions for random PairSets (lab.random_pairs)."""
 
 from __future__ import annotations
 

@@ -17,9 +17,6 @@ from tests.test_dvc_yaml import _stages, stage_module
 # a stage's input (the LPIPS weights: `make lpips-weights`). With the stages they are the roots of
 # thz/: a module that none of them runs belongs in lab/ (or tests/), not in the library.
 ENTRY_POINTS = ("thz.predict", "thz.losses.perceptual")
-# Run by no stage and no entry point: files-free random PairSets for tests and the bench scripts.
-# thz/data/ is being changed elsewhere; it moves to lab/ with the next change there (issue 27).
-NOT_YET_MOVED = {Path("thz/data/random_pairs.py")}
 
 # What each top-level package may import, besides itself and third-party code. The lab's library
 # (lab/*.py) does not import its scripts (lab/bench/); only tests import tests.
@@ -35,10 +32,7 @@ def test_every_thz_module_is_run_by_a_stage_or_a_product_command():
     roots = sorted({stage_module(stage) for stage in _stages().values()}) + list(ENTRY_POINTS)
     run = set().union(*(imported_files(root) for root in roots))
     orphans = {p for p in source_files("thz") if p not in run}
-    assert not orphans - NOT_YET_MOVED, (
-        f"modules of thz/ that no stage and no product command runs (move them to lab/): {sorted(orphans)}"
-    )
-    assert NOT_YET_MOVED <= orphans, f"run by a stage now, drop from NOT_YET_MOVED: {NOT_YET_MOVED - orphans}"
+    assert not orphans, f"modules of thz/ that no stage and no product command runs (move them to lab/): {sorted(orphans)}"
 
 
 def test_the_product_commands_are_exactly_the_thz_modules_with_a_main():

@@ -27,7 +27,7 @@ import time
 import torch
 
 from thz.config import Config, LossConfig, ModelConfig, TrainConfig
-from thz.data.random_pairs import make_pairset
+from lab.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
 from thz.losses.objective import MultiTaskObjective

@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lab.bench.throughput import matmul_gflops
 from thz.config import Config, LossConfig
-from thz.data.random_pairs import make_pairset
+from lab.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
 from thz.files import write_text
 from thz.losses.objective import DistillationObjective, MultiTaskObjective

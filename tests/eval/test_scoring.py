@@ -12,7 +12,7 @@ import torch
 from tests.pairsets import TINY_MODEL
 from thz.config import PUBLISHED_VISIBLE, TeacherConfig
 from thz.data.naming import format_name
-from thz.data.random_pairs import make_pairset
+from lab.random_pairs import make_pairset
 from thz.eval.predictions import ROUTINGS, Predictions, predict
 from thz.eval.scoring import per_identity_table, per_sample_table, roc_table, score, val_threshold
 from thz.models import build_model

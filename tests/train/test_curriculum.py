@@ -11,7 +11,7 @@ import thz.train.loop as loop
 from tests.pairsets import fit_with, start_run, tiny_config
 from thz.checkpoint import load_checkpoint
 from thz.config import Budget
-from thz.data.random_pairs import make_pairset
+from lab.random_pairs import make_pairset
 from thz.losses.objective import MaskedReconstructionObjective, MultiTaskObjective
 from thz.models import build_model
 from thz.train.curriculum import Phase, apply_phase, plan_phases

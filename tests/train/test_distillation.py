@@ -18,7 +18,7 @@ from tests.pairsets import TINY_MODEL, fit_with, start_run, tiny_config, with_vi
 from thz.checkpoint import load_checkpoint, load_model
 from thz.config import PUBLISHED_VISIBLE, DistillConfig, TeacherConfig
 from thz.data.dataset import VisibleFormat, load_pairs
-from thz.data.random_pairs import make_pairset
+from lab.random_pairs import make_pairset
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
 from thz.losses.objective import DISTILL_TERMS, DistillationObjective, MultiTaskObjective

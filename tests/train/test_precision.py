@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from thz.config import Config, LossConfig
-from thz.data.random_pairs import make_pairset
+from lab.random_pairs import make_pairset
 from thz.losses.objective import MultiTaskObjective
 from thz.models import build_model
 from thz.runtime import native_bf16
