@@ -54,6 +54,11 @@ FOLD_METRICS = {
     "identity EER": "verification.probe_gallery.eer",
     "TAR@FAR 1 %": "verification.probe_gallery.tar_at_far_1pct",
     "rank-1": "verification.rank1",
+    "rank-1, twin excluded": "verification.rank1_twin_excluded",
+    # each test identity enrolled by a template of half its captures, probed by the other half
+    "enrolled AUC": "verification.enrollment.auc",
+    "enrolled TAR@FAR 1 %": "verification.enrollment.tar_at_far_1pct",
+    "enrolled rank-1": "verification.enrollment.rank1",
     # the decision threshold chosen on validation identities, applied to the test identities
     "FAR at val threshold": "verification.probe_gallery.at_val_threshold.far",
     "FRR at val threshold": "verification.probe_gallery.at_val_threshold.frr",
@@ -71,6 +76,8 @@ PAIRED = (
     "verification_auc",
     "verification_eer",
     "verification_tar_at_far_1pct",
+    "enrollment_auc",
+    "enrollment_rank1",
     "triplet_correct",
     "posture_correct",
     "ssim_predicted",

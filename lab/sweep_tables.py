@@ -131,6 +131,25 @@ TEACHER_DIFFERENCES = {
     "ssim_predicted": "Δ SSIM",
 }
 
+MARGIN_SHOWN = (
+    "identity AUC",
+    "TAR@FAR 1 %",
+    "rank-1, twin excluded",
+    "enrolled AUC",
+    "enrolled TAR@FAR 1 %",
+    "enrolled rank-1",
+    "posture accuracy",
+    "SSIM",
+)
+MARGIN_DIFFERENCES = {
+    "verification_auc": "Δ identity AUC",
+    "verification_tar_at_far_1pct": "Δ TAR@FAR 1 %",
+    "enrollment_auc": "Δ enrolled AUC",
+    "enrollment_rank1": "Δ enrolled rank-1",
+    "posture_correct": "Δ posture",
+    "ssim_predicted": "Δ SSIM",
+}
+
 TWIN_WEIGHT_SHOWN = {"identity_auc": "identity AUC", "tar_at_far_1pct": "TAR@FAR 1 %", "triplet_auc": "triplet AUC"}
 TWIN_WEIGHT_SHOWN |= {"rank1": "rank-1"}
 
@@ -169,6 +188,7 @@ TABLES = {
     "twin_weight": twin_weight_table,
     "twin_head": lambda root: sweep_table(root, "twin_head", "baseline"),
     "objectives": lambda root: sweep_table(root, "objectives", "baseline"),
+    "margin": lambda root: sweep_table(root, "margin", "baseline", MARGIN_SHOWN, MARGIN_DIFFERENCES),
     "verification_round_2": lambda root: sweep_table(root, "verification", "baseline"),
     "distillation_terms": lambda root: sweep_table(
         root, "distillation", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES

@@ -27,6 +27,8 @@ METRICS = {
     "verification_auc": ("verification AUC", True),
     "verification_eer": ("verification EER", False),
     "verification_tar_at_far_1pct": ("TAR at FAR 1 %", True),
+    "enrollment_auc": ("enrolled verification AUC", True),
+    "enrollment_rank1": ("enrolled rank-1 identification", True),
     "triplet_correct": ("published triplet accuracy", True),
     "posture_correct": ("posture accuracy", True),
     "ssim_predicted": ("SSIM (predicted routing)", True),
