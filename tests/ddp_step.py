@@ -9,9 +9,9 @@ import sys
 
 import torch
 
+from lab.random_pairs import make_pairset
 from tests.pairsets import start_run, tiny_config, with_visible
 from thz.config import PUBLISHED_VISIBLE, DistillConfig, ModelConfig, TeacherConfig
-from lab.random_pairs import make_pairset
 from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
 from thz.losses.objective import DistillationObjective, MultiTaskObjective

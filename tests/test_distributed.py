@@ -16,11 +16,11 @@ import pytest
 import torch
 import yaml
 
+from lab.random_pairs import make_pairset
 from tests.pairsets import fit_with, tiny_config
 from tests.tiny_repo import make_tiny_repo, run
 from thz.checkpoint import load_model, save_checkpoint
 from thz.config import ConfigError, config_to_dict
-from lab.random_pairs import make_pairset
 from thz.data.samplers import check_rank_split, identity_batches, rank_rows
 from thz.distributed import Workers, average_gradients, gather_rows
 from thz.losses.objective import MultiTaskObjective

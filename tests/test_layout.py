@@ -32,7 +32,9 @@ def test_every_thz_module_is_run_by_a_stage_or_a_product_command():
     roots = sorted({stage_module(stage) for stage in _stages().values()}) + list(ENTRY_POINTS)
     run = set().union(*(imported_files(root) for root in roots))
     orphans = {p for p in source_files("thz") if p not in run}
-    assert not orphans, f"modules of thz/ that no stage and no product command runs (move them to lab/): {sorted(orphans)}"
+    assert not orphans, (
+        f"modules of thz/ that no stage and no product command runs (move them to lab/): {sorted(orphans)}"
+    )
 
 
 def test_the_product_commands_are_exactly_the_thz_modules_with_a_main():
@@ -134,4 +136,3 @@ def test_the_layout_map_reader():
     lines.append("b/")
     folders = {Path("top"), Path("top/sub"), Path("top/two"), Path("top/two/deep"), Path("b")}
     assert layout_map("## Layout\n\n```\n" + "\n".join(lines) + "\n```\n") == (folders, {Path("top/a.py")})
-

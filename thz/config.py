@@ -244,6 +244,9 @@ class DistillConfig:
     contrastive_temperature: float = field(default=0.1, metadata=_range(0.01, 10.0))
     similarity: float = field(default=0.0, metadata=_range(0.0, None))
     similarity_temperature: float = field(default=0.1, metadata=_range(0.01, 10.0))
+    # KL on the identity posteriors over the training identities, at `temperature`, times T^2; needs
+    # a margin-softmax loss.metric for student and teacher (their identity centres give the logits)
+    identity_logit: float = field(default=0.0, metadata=_range(0.0, None))
 
 
 @dataclass(frozen=True)

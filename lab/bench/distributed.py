@@ -26,8 +26,8 @@ import time
 
 import torch
 
-from thz.config import Config, LossConfig, ModelConfig, TrainConfig
 from lab.random_pairs import make_pairset
+from thz.config import Config, LossConfig, ModelConfig, TrainConfig
 from thz.data.samplers import identity_batches
 from thz.distributed import start, stop
 from thz.losses.objective import MultiTaskObjective

@@ -30,8 +30,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from lab.bench.throughput import matmul_gflops
-from thz.config import Config, LossConfig
 from lab.random_pairs import make_pairset
+from thz.config import Config, LossConfig
 from thz.data.samplers import identity_batches
 from thz.files import write_text
 from thz.losses.objective import DistillationObjective, MultiTaskObjective

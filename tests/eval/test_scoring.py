@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from lab.random_pairs import make_pairset
 from tests.pairsets import TINY_MODEL
 from thz.config import PUBLISHED_VISIBLE, TeacherConfig
 from thz.data.naming import format_name
-from lab.random_pairs import make_pairset
 from thz.eval.predictions import ROUTINGS, Predictions, predict
 from thz.eval.scoring import per_identity_table, per_sample_table, roc_table, score, val_threshold
 from thz.models import build_model

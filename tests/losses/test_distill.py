@@ -12,11 +12,13 @@ from thz.losses.distill import (
     contrastive_distillation,
     feature_distillation,
     identity_centre_distillation,
+    identity_logit_distillation,
     logit_distillation,
     rkd_angle,
     rkd_distance,
     similarity_distillation,
 )
+from thz.losses.margin import centre_cosines
 
 
 def emb(n=8, d=16, seed=0):
@@ -203,3 +205,35 @@ def test_similarity_distillation_matches_a_hand_computation():
 def test_similarity_distillation_is_zero_for_a_rotated_teacher_space():
     e = emb()
     assert similarity_distillation(e, e @ random_rotation(16), 0.1).item() == pytest.approx(0.0, abs=1e-12)
+
+
+# --- identity-logit distillation -----------------------------------------------------------------
+
+
+def test_identity_logit_distillation_matches_a_hand_computation():
+    """Two images, three identities: KL of the teacher's over the student's softmax of s * cos / T, times T^2."""
+    student_cos = torch.tensor([[0.9, 0.1, -0.2], [0.0, 0.5, 0.4]], dtype=torch.float64)
+    teacher_cos = torch.tensor([[0.7, 0.6, -0.1], [0.2, 0.3, 0.8]], dtype=torch.float64)
+    s, t = 30.0, 4.0
+    total = 0.0
+    for i in range(2):
+        zs = sum(math.exp(s * float(c) / t) for c in student_cos[i])
+        zt = sum(math.exp(s * float(c) / t) for c in teacher_cos[i])
+        for j in range(3):
+            p = math.exp(s * float(teacher_cos[i, j]) / t) / zt
+            q = math.exp(s * float(student_cos[i, j]) / t) / zs
+            total += p * math.log(p / q)
+    got = identity_logit_distillation(student_cos, teacher_cos, s, t)
+    assert got.item() == pytest.approx(total / 2 * t**2)
+    assert identity_logit_distillation(teacher_cos, teacher_cos, s, t).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_identity_logit_distillation_refuses_different_identity_sets():
+    with pytest.raises(ValueError, match="identity logits differ"):
+        identity_logit_distillation(torch.zeros(2, 3), torch.zeros(2, 4), 30.0, 3.0)
+
+
+def test_centre_cosines_take_each_identitys_closest_subcentre():
+    centres = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])  # 2 identities x 2 sub-centres
+    cos = centre_cosines(torch.tensor([[0.0, 2.0], [-3.0, 0.0]]), centres, subcenters=2)
+    torch.testing.assert_close(cos, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))

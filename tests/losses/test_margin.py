@@ -83,9 +83,9 @@ def test_the_student_objective_keeps_training_the_centres():
 
 
 def test_a_fit_with_arcface_trains_the_centres_and_saves_them_in_last_pt(tmp_path):
+    from lab.random_pairs import make_pairset
     from tests.pairsets import fit_with, tiny_config
     from thz.checkpoint import load_checkpoint
-    from lab.random_pairs import make_pairset
 
     cfg = tiny_config()
     cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, metric="arcface"))

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import thz.train.loop as loop
+from lab.random_pairs import make_pairset
 from tests.pairsets import fit_with, start_run, tiny_config
 from thz.checkpoint import load_checkpoint
 from thz.config import Budget
-from lab.random_pairs import make_pairset
 from thz.losses.objective import MaskedReconstructionObjective, MultiTaskObjective
 from thz.models import build_model
 from thz.train.curriculum import Phase, apply_phase, plan_phases

@@ -9,21 +9,24 @@ import dataclasses
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 import thz.losses.objective as objective_module
+from lab.random_pairs import make_pairset
 from tests.conftest import data_config, record_opened_files, write_dataset
 from tests.pairsets import TINY_MODEL, fit_with, start_run, tiny_config, with_visible
 from thz.checkpoint import load_checkpoint, load_model
-from thz.config import PUBLISHED_VISIBLE, DistillConfig, TeacherConfig
+from thz.config import PUBLISHED_VISIBLE, ConfigError, DistillConfig, TeacherConfig
 from thz.data.dataset import VisibleFormat, load_pairs
-from lab.random_pairs import make_pairset
 from thz.data.scan import scan
 from thz.data.splits import IdentitySplit, assign_parts
-from thz.losses.objective import DISTILL_TERMS, DistillationObjective, MultiTaskObjective
+from thz.losses.margin import MARGIN_METRICS
+from thz.losses.objective import DISTILL_TERMS, DistillationObjective, MultiTaskObjective, TeacherCentres
 from thz.models import MultiTaskNet, build_model
 from thz.train.loop import train_step, validate
+from thz.train.variants import build_objective
 
 TEACHER = TeacherConfig(heads=4, **PUBLISHED_VISIBLE)
 
@@ -38,13 +41,22 @@ def val_set():
     return make_pairset(identities=2, postures=5, samples=1, seed=1)  # THz only, as the student validates
 
 
-def build(distill: DistillConfig | None = None, seed: int = 0):
+def build(distill: DistillConfig | None = None, seed: int = 0, metric: str = "supcon", centres: int | None = 4):
+    """Student, teacher and objective on the tiny network; with a margin-softmax `metric`, both have
+    identity logits over the train set's 4 identities (the teacher's centres: `centres` of them)."""
     distill = distill or DistillConfig()
     cfg = dataclasses.replace(tiny_config(seed=seed), distill=distill)
+    cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, metric=metric))
     torch.manual_seed(seed)
     teacher = build_model(cfg.model, TEACHER)
     student = build_model(cfg.model)
-    return cfg, student, teacher, DistillationObjective(MultiTaskObjective(student, cfg.loss), teacher, distill)
+    margin = metric in MARGIN_METRICS
+    task = MultiTaskObjective(student, cfg.loss, identities=4 if margin else 0)
+    teacher_centres = None
+    if margin and centres is not None:
+        dim = teacher.embedding.mlp[-1].out_features
+        teacher_centres = TeacherCentres(torch.randn(centres, dim, generator=torch.Generator().manual_seed(9)), 1)
+    return cfg, student, teacher, DistillationObjective(task, teacher, distill, teacher_centres)
 
 
 def snapshot(module) -> dict[str, torch.Tensor]:
@@ -78,7 +90,7 @@ def test_loss_is_task_loss_plus_weighted_distillation_terms(train_set):
     torch.testing.assert_close(parts["loss"], task + distill)
 
 
-ALL_ON = DistillConfig(contrastive=0.5, similarity=0.5)  # the default terms and the identity-level ones
+ALL_ON = DistillConfig(contrastive=0.5, similarity=0.5, identity_logit=0.5)  # the default and identity-level terms
 
 
 @pytest.mark.parametrize("off", list(DISTILL_TERMS))
@@ -91,19 +103,71 @@ def test_a_zero_weight_switches_its_term_off_and_skips_its_computation(train_set
         "identity_centre": "identity_centre_distillation",
         "contrastive": "contrastive_distillation",
         "similarity": "similarity_distillation",
+        "identity_logit": "identity_logit_distillation",
     }
 
     def must_not_run(*args, **kwargs):
         raise AssertionError(f"{off} was computed with weight 0")
 
     monkeypatch.setattr(objective_module, functions[off], must_not_run)
-    _, student, _, objective = build(dataclasses.replace(ALL_ON, **{off: 0.0}))
+    _, student, _, objective = build(dataclasses.replace(ALL_ON, **{off: 0.0}), metric="cosface")
+    if off == "identity_logit":  # the teacher's centres are not even kept
+        assert objective.teacher_centres is None and "teacher_centres" not in objective.networks()
     if off == "feature":
         assert objective.projector is None and "projector" not in objective.extra_modules()
     if off == "contrastive":  # no projection head built: no parameter, no draw from the generator
         assert objective.contrastive_head is None and "contrastive_head" not in objective.extra_modules()
     parts = objective(train_set.batch(torch.arange(8)))
     assert f"distill_{off}" not in parts and "distill" in parts
+
+
+def test_identity_logit_distillation_enters_the_loss_at_its_weight(train_set):
+    off = dict.fromkeys(DISTILL_TERMS, 0.0)
+    cfg, student, _, objective = build(DistillConfig(**(off | {"identity_logit": 0.7})), metric="cosface")
+    student.train()
+    torch.manual_seed(0)
+    parts = objective(train_set.batch(torch.arange(8)))
+    assert parts["distill_identity_logit"] > 0 and set(k for k in parts if k.startswith("distill_")) == {
+        "distill_identity_logit"
+    }
+    torch.testing.assert_close(parts["distill"], 0.7 * parts["distill_identity_logit"])
+    parts["loss"].backward()  # the student's centres learn from it, the teacher's stay fixed
+    assert objective.task.margin.centres.grad.abs().sum() > 0
+    assert not objective.teacher_centres.centres.requires_grad
+
+
+@pytest.mark.parametrize(
+    "metric, centres, message",
+    [
+        ("supcon", 4, "loss.metric must be one of"),
+        ("cosface", None, "train the teacher with a margin-softmax"),
+        ("cosface", 3, "for 3 identities, the student 4"),
+    ],
+)
+def test_identity_logit_distillation_refuses_what_has_no_identity_logits(metric, centres, message):
+    with pytest.raises(ValueError, match=message):
+        build(DistillConfig(identity_logit=0.5), metric=metric, centres=centres)
+
+
+def test_the_student_takes_the_teachers_identity_centres_from_its_checkpoint(tmp_path, train_set):
+    """build_objective as stage train_student calls it: a CosFace teacher's best.pt carries the centres
+    the student's identity-logit term needs; a SupCon teacher's does not, and the error names the file."""
+    images = pd.DataFrame({"identity": [f"id{i}" for i in range(4)], "split": "train"})
+    val = with_visible(make_pairset(identities=2, postures=5, samples=1, seed=1))
+    for metric in ("cosface", "supcon"):
+        cfg = dataclasses.replace(tiny_config(), teacher=TEACHER)
+        cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, metric=metric))
+        teacher = build_objective("teacher", cfg, images, None)
+        fit_with(teacher, train_set, val, cfg, tmp_path / metric, variant="teacher")
+        student_cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, metric="cosface"))
+        student_cfg = dataclasses.replace(student_cfg, distill=DistillConfig(identity_logit=0.5))
+        if metric == "supcon":
+            with pytest.raises(ConfigError, match=r"supcon/best.pt: .*train the teacher with a margin-softmax"):
+                build_objective("student", student_cfg, images, None, tmp_path / metric / "best.pt")
+            continue
+        student = build_objective("student", student_cfg, images, None, tmp_path / metric / "best.pt")
+        saved = load_checkpoint(tmp_path / metric / "best.pt")["identity_centres"]["centres"]
+        assert torch.equal(student.teacher_centres.centres, saved) and student.teacher_centres.identities == 4
 
 
 def test_all_weights_zero_with_a_frozen_teacher_never_runs_the_teacher(train_set):

@@ -12,10 +12,10 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 import thz.train.loop as loop
+from lab.random_pairs import make_pairset
 from tests.pairsets import TINY_MODEL, fit_with, start_run, tiny_config
 from thz.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from thz.config import Budget, ConfigError, TrainConfig, config_to_dict
-from lab.random_pairs import make_pairset
 from thz.data.samplers import identity_batches, random_batches
 from thz.losses.objective import MultiTaskObjective
 from thz.losses.reconstruction import ssim_per_sample

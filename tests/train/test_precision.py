@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
-from thz.config import Config, LossConfig
 from lab.random_pairs import make_pairset
+from thz.config import Config, LossConfig
 from thz.losses.objective import MultiTaskObjective
 from thz.models import build_model
 from thz.runtime import native_bf16

@@ -14,7 +14,10 @@ All take teacher tensors as given; the caller detaches them (or not, for joint t
   embedding of the same image (positive) and the teacher embeddings of other identities
   (negatives), after CRD (Tian et al., ICLR 2020) with in-batch negatives;
 - similarity_distillation: each row of the student's cosine-similarity matrix over the batch
-  matched to the teacher's as distributions, KL(teacher || student): who resembles whom.
+  matched to the teacher's as distributions, KL(teacher || student): who resembles whom;
+- identity_logit_distillation: where both networks have identity logits (a margin-softmax
+  loss.metric), the teacher's posterior over the training identities taught to the student as in
+  logit_distillation: which training people an image resembles, and how much.
 """
 
 from __future__ import annotations
@@ -40,6 +43,18 @@ def logit_distillation(student: torch.Tensor, teacher: torch.Tensor, temperature
     log_p_teacher = F.log_softmax(teacher / temperature, dim=1)
     kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
     return kl * temperature**2
+
+
+def identity_logit_distillation(
+    student_cos: torch.Tensor, teacher_cos: torch.Tensor, scale: float, temperature: float
+) -> torch.Tensor:
+    """logit_distillation of (N, identities) cosines to each network's identity centres, both scaled
+    by the margin softmax's s and without its margin (the margin shapes training, not the posterior)."""
+    if student_cos.shape != teacher_cos.shape:
+        raise ValueError(
+            f"student {tuple(student_cos.shape)} and teacher {tuple(teacher_cos.shape)} identity logits differ"
+        )
+    return logit_distillation(scale * student_cos, scale * teacher_cos, temperature)
 
 
 def _normalised_distances(emb: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,13 @@ def margin_logits(cos: torch.Tensor, labels: torch.Tensor, kind: str, scale: flo
     return scale * torch.where(true, adjusted, cos)
 
 
+def centre_cosines(emb: torch.Tensor, centres: torch.Tensor, subcenters: int) -> torch.Tensor:
+    """(N, identities): cosine of each embedding to each identity's closest of its `subcenters`
+    consecutive rows of `centres` (identities * subcenters, dim)."""
+    cos = F.normalize(emb, dim=1) @ F.normalize(centres, dim=1).T
+    return cos.view(len(emb), -1, subcenters).amax(dim=2)
+
+
 class MarginSoftmax(nn.Module):
     """The identity centres and the margin-softmax cross-entropy of embeddings against them."""
 
@@ -48,10 +55,13 @@ class MarginSoftmax(nn.Module):
         self.subcenters = subcenters if kind == "subcenter_arcface" else 1
         self.centres = nn.Parameter(torch.randn(identities * self.subcenters, dim) * 0.01)
 
+    @property
+    def identities(self) -> int:
+        return self.centres.shape[0] // self.subcenters
+
     def cosines(self, emb: torch.Tensor) -> torch.Tensor:
         """(N, identities): cosine of each embedding to each identity's (closest) centre."""
-        cos = F.normalize(emb, dim=1) @ F.normalize(self.centres, dim=1).T
-        return cos.view(len(emb), -1, self.subcenters).amax(dim=2)
+        return centre_cosines(emb, self.centres, self.subcenters)
 
     def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         logits = margin_logits(self.cosines(emb.float()), labels, self.kind, self.scale, self.margin)

@@ -28,18 +28,28 @@ from thz.losses.distill import (
     contrastive_distillation,
     feature_distillation,
     identity_centre_distillation,
+    identity_logit_distillation,
     logit_distillation,
     rkd_angle,
     rkd_distance,
     similarity_distillation,
 )
-from thz.losses.margin import MARGIN_METRICS, MarginSoftmax
+from thz.losses.margin import MARGIN_METRICS, MarginSoftmax, centre_cosines
 from thz.losses.reconstruction import reconstruction_terms
 from thz.losses.supcon import instance_loss, supcon_loss, triplet_loss
 from thz.models.inputs import Inputs
 
 RECON_TERMS = ("charbonnier", "ssim", "gradient", "lpips")
-DISTILL_TERMS = ("feature", "logit", "rkd_distance", "rkd_angle", "identity_centre", "contrastive", "similarity")
+DISTILL_TERMS = (
+    "feature",
+    "logit",
+    "rkd_distance",
+    "rkd_angle",
+    "identity_centre",
+    "contrastive",
+    "similarity",
+    "identity_logit",
+)
 GLOBAL_TERMS = ("rkd_distance", "rkd_angle", "identity_centre", "contrastive", "similarity")  # see the whole batch
 
 
@@ -248,7 +258,13 @@ class DistillationObjective(Objective):
     feature projection (student latent -> teacher latent) is trained with the student and saved
     in last.pt, not in the student's weights: the student stays the baseline architecture."""
 
-    def __init__(self, task: MultiTaskObjective, teacher: nn.Module, cfg: DistillConfig):
+    def __init__(
+        self,
+        task: MultiTaskObjective,
+        teacher: nn.Module,
+        cfg: DistillConfig,
+        teacher_centres: TeacherCentres | None = None,
+    ):
         if teacher.inputs.visible is None:
             raise ValueError("the distillation teacher must be a visible+THz network")
         self.task, self.cfg = task, cfg
@@ -263,6 +279,9 @@ class DistillationObjective(Objective):
         self.contrastive_head = None  # the student's embedding into the teacher's, for InfoNCE
         if cfg.contrastive > 0:
             self.contrastive_head = nn.Linear(_scored_dim(task.model), _scored_dim(teacher))
+        self.teacher_centres = None  # the teacher's identity centres, fixed, for identity-logit KL
+        if cfg.identity_logit > 0:
+            self.teacher_centres = _checked_centres(task, teacher_centres)
 
     @property
     def task_objective(self) -> MultiTaskObjective:
@@ -279,7 +298,8 @@ class DistillationObjective(Objective):
         return extra
 
     def networks(self) -> dict[str, nn.Module]:
-        return {**self.task.networks(), "teacher": self.teacher, **self.extra_modules()}
+        out = {**self.task.networks(), "teacher": self.teacher, **self.extra_modules()}
+        return out | ({"teacher_centres": self.teacher_centres} if self.teacher_centres is not None else {})
 
     @property
     def needs_teacher(self) -> bool:
@@ -349,4 +369,51 @@ class DistillationObjective(Objective):
             terms["contrastive"] = contrastive_distillation(projected, t_emb, identity, cfg.contrastive_temperature)
         if cfg.similarity > 0:
             terms["similarity"] = similarity_distillation(s_emb, t_emb, cfg.similarity_temperature)
+        if cfg.identity_logit > 0:
+            margin = self.task.margin
+            s_cos = margin.cosines(_identity_emb(student)[:rows].float())
+            t_cos = self.teacher_centres(_identity_emb(teacher)[:rows].detach().float())
+            terms["identity_logit"] = identity_logit_distillation(s_cos, t_cos, margin.scale, cfg.temperature)
         return terms
+
+
+class TeacherCentres(nn.Module):
+    """A trained teacher's identity centres (its margin softmax's, from its checkpoint), fixed: its
+    cosines over the training identities are the posterior the student is taught."""
+
+    def __init__(self, centres: torch.Tensor, subcenters: int):
+        super().__init__()
+        self.subcenters = subcenters
+        self.register_buffer("centres", centres.detach().float().clone())
+
+    @property
+    def identities(self) -> int:
+        return self.centres.shape[0] // self.subcenters
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        return centre_cosines(emb, self.centres, self.subcenters)
+
+
+def _identity_emb(out) -> torch.Tensor:
+    """The embedding a margin softmax scores: the identity head's (the shared one without a twin head)."""
+    return out.identity_emb if out.identity_emb is not None else out.emb
+
+
+def _checked_centres(task: MultiTaskObjective, centres: TeacherCentres | None) -> TeacherCentres:
+    """Identity-logit distillation needs identity logits on both sides, over the same identities."""
+    if task.margin is None:
+        raise ValueError(
+            f"distill.identity_logit needs identity logits: loss.metric must be one of {MARGIN_METRICS}, "
+            f"got {task.cfg.metric!r}"
+        )
+    if centres is None:
+        raise ValueError(
+            "distill.identity_logit needs the teacher's identity centres: train the teacher with a "
+            f"margin-softmax loss.metric ({', '.join(MARGIN_METRICS)})"
+        )
+    if centres.identities != task.margin.identities:
+        raise ValueError(
+            f"the teacher has identity centres for {centres.identities} identities, the student "
+            f"{task.margin.identities}: they must be trained on the same fold"
+        )
+    return centres

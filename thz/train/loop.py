@@ -266,6 +266,7 @@ def _validate_and_save(
             modalities=modalities,
             step=progress.step,
             metrics=progress.metrics,
+            **_identity_centres(run.objective),
         )
     save_checkpoint(
         out_dir / "last.pt",
@@ -281,6 +282,13 @@ def _validate_and_save(
         best_step=progress.best_step,
         metrics=progress.metrics,
     )
+
+
+def _identity_centres(objective: Objective) -> dict[str, dict]:
+    """A margin softmax's identity centres, kept beside the best weights: a student distils the
+    teacher's identity posterior from them (distill.identity_logit). Nothing without one."""
+    margin = objective.task_objective.margin
+    return {} if margin is None else {"identity_centres": _cpu_state(margin)}
 
 
 @torch.no_grad()

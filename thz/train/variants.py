@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from thz.checkpoint import load_model
+from thz.checkpoint import load_checkpoint, load_model
 from thz.config import Budget, Config, ConfigError
-from thz.losses.objective import DistillationObjective, MultiTaskObjective, Objective
+from thz.losses.objective import DistillationObjective, MultiTaskObjective, Objective, TeacherCentres
 from thz.losses.perceptual import PerceptualLoss, build_perceptual_loss
 from thz.models import build_model
 from thz.train.curriculum import Plan
@@ -113,4 +113,17 @@ def _distillation(task: MultiTaskObjective, cfg: Config, teacher_path: Path | No
             f"{cfg.model.scored_dim} (model.embedding_dim, model.twin_head); distill.identity_centre compares "
             "them directly (set it to 0 or retrain)"
         )
-    return DistillationObjective(task, teacher, cfg.distill)
+    centres = _teacher_centres(teacher_path, teacher_cfg) if cfg.distill.identity_logit > 0 else None
+    try:
+        return DistillationObjective(task, teacher, cfg.distill, centres)
+    except ValueError as err:
+        raise ConfigError(f"{teacher_path}: {err}") from None
+
+
+def _teacher_centres(teacher_path: Path, teacher_cfg: Config) -> TeacherCentres | None:
+    """The teacher's identity centres, kept in its best.pt when it trained with a margin softmax."""
+    state = load_checkpoint(teacher_path).get("identity_centres")
+    if state is None:
+        return None
+    subcenters = teacher_cfg.loss.subcenters if teacher_cfg.loss.metric == "subcenter_arcface" else 1
+    return TeacherCentres(state["centres"], subcenters)
