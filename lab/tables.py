@@ -331,6 +331,27 @@ def dvc_metrics_show(root: Path) -> str:
     )
 
 
+def _dvc_view(root: Path, view: str, what: str) -> str:
+    """One command of lab/records/dvc_views.json with its output as it was printed."""
+    rel = f"{RECORDS}/dvc_views.json"
+    d = read_json(root, rel)
+    entry = value(d, view, rel)
+    return (
+        f"{entry['output']}\n\n_Output of `{entry['command']}` ({what}), captured by `python -m lab.dvc_views "
+        f"--exp {d['experiment']} --json {rel}` on commit {d['commit'][:7]}, {d['date']}._"
+    )
+
+
+def dvc_metrics_diff(root: Path) -> str:
+    """`dvc metrics diff` between HEAD and an experiment with one distillation weight changed."""
+    return _dvc_view(root, "metrics_diff", "the summary rows the experiment changed")
+
+
+def dvc_exp_show(root: Path) -> str:
+    """`dvc exp show`, the verdict columns of HEAD and that experiment."""
+    return _dvc_view(root, "exp_show", "HEAD and the experiment, the student-minus-baseline verdict columns")
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "results": results,
     "test_metrics": test_metrics,
@@ -345,6 +366,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "deploy_latency": deploy_latency,
     "visible_identity": visible_identity,
     "dvc_metrics_show": dvc_metrics_show,
+    "dvc_metrics_diff": dvc_metrics_diff,
+    "dvc_exp_show": dvc_exp_show,
     **BUDGET_TABLES,
     **SWEEP_TABLES,
 }
