@@ -42,6 +42,7 @@ from lab.table_parts import (
     EVAL,
     HEADLINE,
     PIXEL,
+    RECORDS,
     TEST_METRICS,
     TableError,
     eval_values,
