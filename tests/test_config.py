@@ -79,6 +79,16 @@ def test_wrong_types_and_choices():
         config_from_dict({"split": 3})
 
 
+def test_eval_flip_is_a_bool_named_in_every_refusal():
+    assert config_from_dict({"eval": {"flip": True}}).eval.flip is True
+    assert Config().eval.flip is False  # off until measured (docs/evaluation.md)
+    for wrong in ("yes", 1, None):  # a quoted or numeric flag is refused, not read as true
+        with pytest.raises(ConfigError, match=r"'eval.flip' must be true or false, got"):
+            config_from_dict({"eval": {"flip": wrong}})
+    with pytest.raises(ConfigError, match=r"unknown key 'eval.flipped'; did you mean 'eval.flip'"):
+        config_from_dict({"eval": {"flipped": True}})
+
+
 def test_identity_names_must_be_quoted_strings():
     with pytest.raises(ConfigError, match=r"split.test_identities\[1\]' must be a string; quote it"):
         config_from_dict({"split": {"test_identities": ["s01", 7]}})

@@ -10,6 +10,7 @@ stage are one list, derived from its imports."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,16 @@ def test_training_stage_params_are_what_the_variant_reads(variant):
     assert sorted(stage["params"]) == sorted(VARIANTS[variant].reads)
     assert f"budget.{variant}" in stage["params"]  # its own budget, and no other model's
     assert not [p for p in stage["params"] if p.startswith("budget") and p != f"budget.{variant}"]
+
+
+def test_the_eval_section_is_read_by_the_evaluate_stage_only():
+    # validation during training never flips: no training stage re-runs when eval changes
+    from thz.config import EvalConfig
+
+    readers = {name for name, stage in _stages().items() for p in stage.get("params", []) if p.split(".")[0] == "eval"}
+    assert readers == {"evaluate"}
+    listed = _stages()["evaluate"]["params"]
+    assert "eval" in listed or {f"eval.{f.name}" for f in dataclasses.fields(EvalConfig)} <= set(listed)
 
 
 def test_the_student_depends_on_its_teacher():

@@ -250,6 +250,16 @@ class DistillConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """How the evaluate stage runs a trained network on the test identities (read by no other stage:
+    validation during training never flips)."""
+
+    # test-time flip: each image also through its horizontal mirror, embeddings, posture logits
+    # (left and right swapped) and reconstructions averaged (thz.eval.forward)
+    flip: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = field(default=0, metadata=_range(0, 2**32 - 1))
     simulate: SimulateConfig = SimulateConfig()
@@ -262,6 +272,7 @@ class Config:
     budget: BudgetConfig = BudgetConfig()
     teacher: TeacherConfig = TeacherConfig()
     distill: DistillConfig = DistillConfig()
+    eval: EvalConfig = EvalConfig()
 
 
 def choices(section: type, key: str) -> tuple[str, ...]:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 POSTURES = ("front", "left", "right", "up", "down")
+# the posture of each posture's horizontal mirror (a face turned left, mirrored, is turned right):
+# test-time flip (thz.eval.forward) reads a mirrored image's posture logits and experts through it
+MIRRORED_POSTURES = tuple(POSTURES.index({"left": "right", "right": "left"}.get(p, p)) for p in POSTURES)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NAME_PATTERN = "<identity>_<b1b..b5b|n1n..n5n>_<sample>.png"
 

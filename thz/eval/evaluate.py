@@ -32,7 +32,8 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     and a reconstruction grid per posture (PNG) into `out`, replacing that folder whole; return
     the metrics. The decision threshold comes from the validation identities; threshold.json
     records it with the checkpoint's MD5 for prediction. A THz-only model reads THz images only;
-    a teacher also its visible ones."""
+    a teacher also its visible ones. With eval.flip every image also goes through mirrored
+    (validation and test identities alike; thz.eval.forward)."""
     try:
         model, model_cfg = load_model(model_path)
     except (FileNotFoundError, ValueError) as err:
@@ -44,8 +45,9 @@ def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Conf
     if lpips_module is None:
         print(f"LPIPS recorded as missing: {lpips_reason}")
     perceptual = PerceptualLoss(lpips_module) if lpips_module is not None else None
-    threshold = val_threshold(predict(model, val, routings=()))  # embeddings only
-    pred = predict(model, test)
+    flip = cfg.eval.flip  # the threshold is set on embeddings made the way the test ones are
+    threshold = val_threshold(predict(model, val, routings=(), flip=flip))  # embeddings only
+    pred = predict(model, test, flip=flip)
     metrics, table = score(pred, threshold, perceptual, LPIPS_MISSING, seed=cfg.seed)
     with atomic_directory(out) as tmp:  # a kill leaves the previous evaluation whole, never a mix
         _write_files(tmp, model_path.parent.name, metrics, table, pred, test, cfg.seed)

@@ -4,7 +4,8 @@ and for the evaluate stage alike.
 `predict` runs the network in eval mode on what it reads (its `inputs`: THz only for a THz-only
 network; a teacher also gets the visible images of the same captures) under each requested MoE
 routing: oracle (the true posture picks the expert, the published protocol) and predicted (the
-network's own posture, real use).
+network's own posture, real use). With `flip` (the evaluate stage's eval.flip; validation never
+flips) each forward pass also runs on the horizontal mirror (thz.eval.forward).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from thz.data.dataset import PairSet
+from thz.eval.forward import HARD_ROUTINGS, forward
 from thz.metrics.verification import cosine_pair_scores
 
 ROUTINGS = ("oracle", "predicted")
@@ -63,12 +65,14 @@ def predict(
     batch_size: int = 128,
     device: torch.device | None = None,
     each_batch: Callable[[object, dict[str, torch.Tensor]], None] | None = None,
+    flip: bool = False,
 ) -> Predictions:
     """The model in eval mode over `data` (its train/eval mode is restored afterwards), each image
     encoded once: the first routing decodes every input, a further hard routing only the inputs it
     sends to another expert (`_rerouted`); no routings: embeddings and posture only, nothing decoded.
     `each_batch(out, batch)` sees the network output of the first routing with its batch
-    (validation sums its loss parts there)."""
+    (validation sums its loss parts there). `flip`: test-time flip, every output the mean of the
+    image's and its mirror's (thz.eval.forward.forward)."""
     was_training = model.training
     model.eval()
     probe, gallery, logits, targets = [], [], [], []
@@ -81,7 +85,7 @@ def predict(
         n = len(index)
         images, posture, visible = model.inputs.pick(batch)
         first = routings[0] if routings else None
-        out = model(images, posture, decode=n if routings else False, routing=first, visible=visible)
+        out = forward(model, images, posture, visible, decode=n if routings else False, routing=first, flip=flip)
         if each_batch is not None:
             each_batch(out, batch)
         for routing in routings:
@@ -89,7 +93,7 @@ def predict(
                 recon[routing].append(out.recon.float().cpu())
                 continue
             anchors = (images[:n], posture[:n], None if visible is None else visible[:n])
-            recon[routing].append(_rerouted(model, out, anchors, first, routing).float().cpu())
+            recon[routing].append(_rerouted(model, out, anchors, first, routing, flip).float().cpu())
         probe.append(out.emb[:n].float().cpu())
         gallery.append(out.emb[n:].float().cpu())
         logits.append(out.posture_logits[:n].float().cpu())
@@ -107,22 +111,20 @@ def predict(
     )
 
 
-HARD_ROUTINGS = ("oracle", "predicted")
-
-
-def _rerouted(model, out, anchors: tuple, done: str, routing: str) -> torch.Tensor:
+def _rerouted(model, out, anchors: tuple, done: str, routing: str, flip: bool) -> torch.Tensor:
     """The reconstructions of the anchors (images, posture, visible) under `routing`, given `out`,
     the network's output under `done`. In eval mode a sample's reconstruction depends on the
-    sample and its expert only (BatchNorm on running statistics, no dropout), so between hard
-    routings only the samples sent to another expert are decoded again: with a good posture head,
-    a few. Soft routing mixes every expert: decoded in full."""
+    sample and its expert only (BatchNorm on running statistics, no dropout; with flip, the mirror
+    goes to the mirrored expert), so between hard routings only the samples sent to another
+    expert are decoded again: with a good posture head, a few. Soft routing mixes every expert:
+    decoded in full."""
     images, posture, visible = anchors
     if done not in HARD_ROUTINGS or routing not in HARD_ROUTINGS:
-        return model(images, posture, decode=True, routing=routing, visible=visible).recon
+        return forward(model, images, posture, visible, decode=True, routing=routing, flip=flip).recon
     logits = out.posture_logits[: len(images)]
     moved = (model.routes(logits, posture, routing) != model.routes(logits, posture, done)).nonzero().flatten()
     recon = out.recon.clone()
     if len(moved):
         part = None if visible is None else visible[moved]
-        recon[moved] = model(images[moved], posture[moved], decode=True, routing=routing, visible=part).recon
+        recon[moved] = forward(model, images[moved], posture[moved], part, True, routing, flip).recon
     return recon
