@@ -58,7 +58,10 @@ from lab.table_parts import (
     signed,
     value,
 )
+from thz.eval.compare import MODELS
+from thz.eval.tar_intervals import PROTOCOLS, far_label, tar_cell
 from thz.files import write_text
+from thz.metrics.verification import FARS
 
 SUMMARY = "metrics/summary"  # the DVC metrics (thz.eval.summary)
 
@@ -161,7 +164,7 @@ VERDICT_METRICS = {"verification_auc": ("identity AUC", 1), "verification_tar_at
 
 
 def verdict(root: Path) -> str:
-    """"Did distillation help?" in one paragraph from compare.json: yes when the student beats the
+    """ "Did distillation help?" in one paragraph from compare.json: yes when the student beats the
     baseline significantly (interval and Holm p) on a verification metric and is significantly
     worse on none, no otherwise; with the numbers it rests on and the teacher's lead left."""
     data = read_json(root, COMPARE)
@@ -204,6 +207,29 @@ def mcnemar(root: Path) -> str:
         rows.append([f"{b} vs {a}"] + [number(value(data, f"{pair}.posture_mcnemar.{k}", COMPARE)) for k in keys])
     header = ["first vs second", "right only by the first", "right only by the second", "images", "exact p"]
     return markdown([*header, "significant"], rows, f"Posture of each concealed test image. From `{COMPARE}`.")
+
+
+def tar_at_far(root: Path) -> str:
+    """TAR at FAR 10 %, 1 % and 0.1 % per model and protocol, with intervals, from the compare stage."""
+    data = read_json(root, COMPARE)
+    present = value(data, "tar_at_far", COMPARE)
+    models = [m for m in MODELS if m in present] + sorted(set(present) - set(MODELS))
+    rows = [
+        [name, label]
+        + [tar_cell(value(data, f"tar_at_far.{m}.{protocol}.{key}", COMPARE), far) for key, far in FARS.items()]
+        for m, name in zip(models, model_names(models), strict=True)
+        for protocol, label in PROTOCOLS.items()
+    ]
+    n = value(data, f"tar_at_far.{models[0]}.probe_gallery.1pct.identities", COMPARE)
+    folds_run = value(data, "cross_validation.folds_run", COMPARE)
+    caption = (
+        f"True accept rate at each false accept rate: mean over the {folds_run} folds run, 95 % bootstrap interval "
+        f"resampling the {n} test identities within their fold (each resample's threshold set by its own impostor "
+        "scores). Image level: every concealed probe against every unconcealed "
+        "gallery image; enrollment: against each identity's template. Not measurable: a FAR below 1 / the impostor "
+        f"comparisons of a fold, where no number is given. From `{COMPARE}`."
+    )
+    return markdown(["model", "protocol", *(f"FAR {far_label(far)}" for far in FARS.values())], rows, caption)
 
 
 def pixel_baseline(root: Path) -> str:
@@ -360,6 +386,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "distillation": distillation,
     "verdict": verdict,
     "mcnemar": mcnemar,
+    "tar_at_far": tar_at_far,
     "pixel_baseline": pixel_baseline,
     "floors": floors,
     "data": data,

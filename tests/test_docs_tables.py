@@ -114,3 +114,26 @@ def test_numbers_have_three_decimals_and_no_negative_zero():
     assert tables.number(0.12345) == "0.123" and tables.number(-0.0001) == "0.000" and tables.number(7) == "7"
     assert tables.signed(0.0123) == "+0.012" and tables.signed(-0.0004) == "0.000"
     assert tables.mean_sd([0.5]) == "0.500"
+
+
+def test_the_tar_at_far_table_shows_intervals_and_never_a_number_it_cannot_measure(tmp_path):
+    measured = {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "identities": 20, "fewest_impostors": 240}
+    unresolved = measured | {"mean": None, "ci_low": None, "ci_high": None}
+    by_far = {"10pct": measured, "1pct": measured, "0p1pct": unresolved}
+    tar = {m: {"probe_gallery": by_far, "enrollment": by_far} for m in ("student", "baseline")}
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/compare.json").write_text(
+        json.dumps({"tar_at_far": tar, "cross_validation": {"folds_run": 5}})
+    )
+    text = tables.table("tar_at_far", tmp_path)
+    assert text.startswith("| model | protocol | FAR 10 % | FAR 1 % | FAR 0.1 % |\n")
+    rows = [line for line in text.splitlines() if line.startswith("| baseline")]
+    assert rows[0] == (
+        "| baseline | image level (every gallery image) | 0.500 (0.400 to 0.600) | 0.500 (0.400 to 0.600) "
+        "| not measurable (240 impostor comparisons in a fold, 1000 needed) |"
+    )
+    assert text.index("| baseline") < text.index("| student (THz only)")  # the models' table order
+    assert "over the 5 folds run" in text and "resampling the 20 test identities" in text
+    (tmp_path / "metrics/compare.json").write_text(json.dumps({"cross_validation": {"folds_run": 5}}))
+    with pytest.raises(tables.TableError, match="'metrics/compare.json' has no 'tar_at_far'"):
+        tables.table("tar_at_far", tmp_path)

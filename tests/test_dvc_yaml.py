@@ -119,3 +119,14 @@ def test_the_models_evaluated_and_compared_are_the_trained_variants():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert MODELS == tuple(VARIANTS) == tuple(stages["evaluate"]["matrix"]["model"])
     assert {f"train_{m}" for m in MODELS} <= set(stages)
+
+
+def test_the_top_level_plots_read_the_plot_data_stage_s_output():
+    """Each top-level plot's files lie in plot_data's output folder (tests/eval/test_plot_data.py
+    checks that write_plot_data writes each of them, with the plot's columns)."""
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    (out,) = (next(iter(o)) if isinstance(o, dict) else o for o in dvc_yaml["stages"]["plot_data"]["outs"])
+    files = [Path(f) for entry in dvc_yaml["plots"] for plot in entry.values() for f in plot["y"]]
+    assert files and all(Path(out) in f.parents for f in files), [str(f) for f in files]
+    names = {next(iter(entry)) for entry in dvc_yaml["plots"]}
+    assert {"test_roc", "test_roc_log_far", "test_det"} <= names  # the linear ROC kept beside the field's two views

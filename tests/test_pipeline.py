@@ -67,11 +67,12 @@ def _check_plots_page(repo: Path) -> None:
     run(["dvc", "plots", "show", "--html-template", "offline.html", "-o", "plots_page"], repo)
     page = (repo / "plots_page" / "index.html").read_text()
     assert "/* stand-in for vega-embed */" in page and "cdn.jsdelivr" not in page
-    pooled = ("test_roc", "test_posture_confusion", "test_ssim_per_posture", "validation_auc", "validation_ssim")
+    pooled = ("test_roc", "test_roc_log_far", "test_det", "test_posture_confusion", "test_ssim_per_posture")
+    pooled += ("validation_auc", "validation_ssim")
     for plot in (*pooled, "embedding_map", "contact_sheet"):
         assert plot in page, plot
     for model in ("baseline", "teacher", "student"):  # every model's line in the overlays
-        assert f"{model}/validation.csv" in page and f"{model}/roc.csv" in page, model
+        assert f"{model}/validation.csv" in page and f"{model}/roc.csv" in page and f"{model}/det.csv" in page, model
     validation = pd.read_csv(repo / "metrics/plots/student/validation.csv")
     live = pd.read_csv(repo / "metrics/train/fold_0/student/plots/metrics/val/auc.tsv", sep="\t")
     assert validation.step.tolist() == live.step.tolist()  # one fold: its own curve
@@ -122,7 +123,12 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
     per_identity = pd.read_csv(repo / "metrics/eval/fold_0/student/per_identity.csv")
     assert sorted(per_identity.identity) == sorted(split["test"])
     compare = json.loads((repo / "metrics/compare.json").read_text())
-    assert set(compare) == {"student_vs_baseline", "teacher_vs_baseline", "teacher_vs_student", "cross_validation"}
+    pairs = {"student_vs_baseline", "teacher_vs_baseline", "teacher_vs_student"}
+    assert set(compare) == pairs | {"cross_validation", "tar_at_far"}
+    for protocol in ("probe_gallery", "enrollment"):  # one fold: the mean is its measured TAR, or None
+        for key in ("10pct", "1pct"):
+            measured = evaluated["student"]["verification"][protocol].get(f"tar_at_far_{key}")
+            assert compare["tar_at_far"]["student"][protocol][key]["mean"] == pytest.approx(measured), (protocol, key)
     assert compare["cross_validation"]["folds_run"] == 1 and compare["student_vs_baseline"]["identities"] == 2
     assert "wilcoxon_p" in compare["student_vs_baseline"]["verification_auc"]
     verdict = json.loads((repo / "metrics/summary/student_vs_baseline.json").read_text())

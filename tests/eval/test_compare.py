@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import write_png
 from thz.data.problems import DataError
-from thz.eval.compare import average_roc, compare_pair, describe, pool_folds, smallest_wilcoxon_p
+from thz.eval.compare import compare_pair, describe, pool_folds, smallest_wilcoxon_p
 from thz.eval.report import build_markdown, fold_summary, main_table, power_statement, write_report
 
 
@@ -87,8 +87,14 @@ def test_html_report_is_self_contained(tmp_path):
     per_identity_named = {"baseline": per_identity["a"], "student": per_identity["b"]}
     per_sample_named = {"baseline": per_sample["a"], "student": per_sample["b"]}
     comparisons = {"student_vs_baseline": compare_pair("baseline", "student", per_identity_named, per_sample_named)}
-    write_report(tmp_path / "figs", {0: metrics}, comparisons, {"ROC curves": "roc.png"})
+    measured = {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "identities": 12, "fewest_impostors": 240}
+    unresolved = measured | {"mean": None, "ci_low": None, "ci_high": None}
+    by_far = {"10pct": measured, "1pct": measured, "0p1pct": unresolved}
+    tar = {m: {"probe_gallery": by_far, "enrollment": by_far} for m in ("baseline", "student")}
+    write_report(tmp_path / "figs", {0: metrics}, comparisons, {"ROC curves": "roc.png"}, tar_at_far=tar)
     page = (tmp_path / "figs" / "report.html").read_text()
+    assert "<h2>TAR at FAR</h2>" in page and "<td>0.500 (0.400 to 0.600)</td>" in page
+    assert "<td>not measurable (240 impostor comparisons in a fold, 1000 needed)</td>" in page
     assert page.startswith("<!DOCTYPE html>") and "data:image/png;base64," in page
     assert "http" not in page and "<script" not in page  # nothing to fetch: it opens offline
     assert "<b>significant</b>: student is better" in page and "<table>" in page
@@ -148,14 +154,3 @@ def test_pooled_folds_give_the_paired_tests_their_power():
     words = power_statement(15, 5, together)
     assert "pool 15 test identities from 5 fold(s)" in words
     assert f"{together['verification_auc']['detectable']:.3f} or more would have been detected" in words
-
-
-def test_average_roc_is_the_mean_true_accept_rate_at_each_false_accept_rate():
-    one = pd.DataFrame({"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0, 1.0]})
-    two = pd.DataFrame({"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]})
-    assert average_roc([one]).equals(one[["fpr", "tpr"]])
-    mean = average_roc([one, two]).set_index("fpr").tpr
-    assert mean.loc[0.0] == 0.0 and mean.loc[0.5] == pytest.approx(0.75) and mean.loc[1.0] == pytest.approx(1.0)
-    assert mean.is_monotonic_increasing
-    vertical = pd.DataFrame({"fpr": [0.0, 0.0, 0.0, 1.0], "tpr": [0.0, 0.4, 0.8, 1.0]})  # sklearn's steps
-    assert average_roc([vertical, vertical]).set_index("fpr").tpr.loc[0.0] == pytest.approx(0.8)

@@ -1,6 +1,11 @@
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from tests.imports import ROOT
 from thz.config import ConfigError
 from thz.eval.compare import MODELS
 from thz.eval.plot_data import (
@@ -53,7 +58,8 @@ def test_read_live_curve_reads_dvclive_tsv_and_names_a_missing_one(tmp_path):
         read_live_curve(tmp_path, "ssim")
 
 
-def test_write_plot_data_writes_every_models_pooled_tables(tmp_path):
+def _write_toy_plot_data(tmp_path) -> Path:
+    """write_plot_data on two toy folds of every model; returns the plots folder."""
     roc = {
         0: pd.DataFrame({"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0, 1.0]}),
         1: pd.DataFrame({"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]}),
@@ -71,10 +77,16 @@ def test_write_plot_data_writes_every_models_pooled_tables(tmp_path):
             _live_curve(tmp_path / "train" / f"fold_{k}" / m, "auc", [5, 10], [0.5 + k / 10, 0.7])
             _live_curve(tmp_path / "train" / f"fold_{k}" / m, "ssim", [5, 10], [0.3, 0.4 + k / 10])
     write_plot_data(tmp_path / "plots", evaluations, tmp_path / "train", [0, 1])
+    return tmp_path / "plots"
+
+
+def test_write_plot_data_writes_every_models_pooled_tables(tmp_path):
+    plots = _write_toy_plot_data(tmp_path)
     for m in MODELS:
-        folder = tmp_path / "plots" / m
+        folder = plots / m
         assert sorted(p.name for p in folder.iterdir()) == [
             "confusion.csv",
+            "det.csv",
             "per_posture.csv",
             "roc.csv",
             "validation.csv",
@@ -88,3 +100,23 @@ def test_write_plot_data_writes_every_models_pooled_tables(tmp_path):
         assert pd.read_csv(folder / "per_posture.csv").ssim_predicted[0] == pytest.approx(0.6)
         mean = pd.read_csv(folder / "roc.csv").set_index("fpr").tpr
         assert mean.loc[0.5] == pytest.approx(0.75)
+        det = pd.read_csv(folder / "det.csv").set_index("fpr")  # the same averaged points, transformed
+        assert det.tpr.to_dict() == pytest.approx(mean.to_dict())
+        assert det.probit_fnr.loc[0.5] == pytest.approx(-0.6745, abs=1e-4)  # FRR 0.25: Phi^-1(0.25)
+        assert det.log10_fpr.loc[0.5] == pytest.approx(np.log10(0.5))
+
+
+def test_every_top_level_plot_reads_a_file_and_columns_plot_data_writes(tmp_path):
+    """dvc.yaml's top-level plots name files in plot_data's output folder, by model, and columns
+    that write_plot_data writes in them."""
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    out = dvc_yaml["stages"]["plot_data"]["outs"][0]
+    out = Path(next(iter(out)) if isinstance(out, dict) else out)
+    plots = _write_toy_plot_data(tmp_path)
+    for entry in dvc_yaml["plots"]:
+        ((name, plot),) = entry.items()
+        files = plot["y"]
+        assert sorted(Path(f).parent.name for f in files) == sorted(MODELS), name  # one line per model
+        for file, column in files.items():
+            written = pd.read_csv(plots / Path(file).relative_to(out))
+            assert {plot["x"], column} <= set(written.columns), (name, file)

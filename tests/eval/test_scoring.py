@@ -14,7 +14,8 @@ from tests.pairsets import TINY_MODEL
 from thz.config import PUBLISHED_VISIBLE, TeacherConfig
 from thz.data.naming import format_name
 from thz.eval.predictions import ROUTINGS, Predictions, predict
-from thz.eval.scoring import per_identity_table, per_sample_table, roc_table, score, val_threshold
+from thz.eval.scoring import accepts_table, per_identity_table, per_sample_table, roc_table, score, val_threshold
+from thz.eval.tar_intervals import fold_counts
 from thz.models import build_model
 
 
@@ -144,6 +145,29 @@ def test_per_identity_table_and_roc():
     assert ids.triplet_correct.tolist() == pytest.approx(table.groupby("identity").triplet_correct.mean().tolist())
     roc = roc_table(pred)
     assert roc.fpr.iloc[0] == 0 and roc.fpr.iloc[-1] == 1 and roc.tpr.is_monotonic_increasing
+
+
+def test_the_accept_counts_give_both_protocols_measured_tar():
+    """accepts.csv (the bootstrap's input) holds, per protocol and identity, counts from which the
+    whole fold's TAR at FAR is the one metrics.json reports."""
+    pred = constructed(separated=False, n_ids=4, per_id=20)
+    pred.gallery = pred.probe + np.random.default_rng(2).normal(0, 0.8, pred.probe.shape)  # some signal
+    metrics = score(pred, threshold=0.5)[0]["verification"]
+    table = accepts_table(pred)
+    assert list(table.columns[:2]) == ["protocol", "identity"] and set(table.protocol) == {
+        "probe_gallery",
+        "enrollment",
+    }
+    assert sorted(set(table.identity)) == ["p0", "p1", "p2", "p3"]
+    gallery = fold_counts(table, "probe_gallery")
+    assert gallery.genuine.sum() == metrics["probe_gallery"]["genuine_pairs"]
+    assert gallery.impostors.sum() == metrics["probe_gallery"]["impostor_pairs"]
+    for key, far in (("1pct", 0.01), ("10pct", 0.10)):
+        assert gallery.tar(far) == pytest.approx(metrics["probe_gallery"][f"tar_at_far_{key}"], abs=1e-12)
+    enrolled = fold_counts(table, "enrollment")
+    assert enrolled.impostors.sum() == metrics["enrollment"]["impostor_comparisons"]
+    assert enrolled.tar(0.10) == pytest.approx(metrics["enrollment"]["tar_at_far_10pct"], abs=1e-12)
+    assert fold_counts(accepts_table(constructed()), "enrollment").genuine.size == 0  # one capture each: none
 
 
 def test_predict_with_a_thz_only_model_and_with_a_teacher():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
 
-from thz.metrics.verification import compute_eer, cosine_pair_scores, tar_at_far, verification_metrics
+from thz.metrics.verification import FARS, compute_eer, cosine_pair_scores, resolves, tar_at_far, verification_metrics
 
 
 def test_perfect_separation_gives_eer_zero_auc_one():
@@ -52,3 +52,9 @@ def test_one_class_only_is_refused():
 def test_cosine_scores():
     a = np.array([[1.0, 0.0], [0.0, 2.0]])
     assert np.allclose(cosine_pair_scores(a, a), np.eye(2))
+
+
+def test_a_far_is_resolved_by_at_least_one_over_far_impostor_comparisons():
+    assert resolves(1000, 0.001) and not resolves(999, 0.001)
+    assert resolves(100, 0.01) and not resolves(99, 0.01) and resolves(10, 0.1)
+    assert set(FARS.values()) == {0.10, 0.01, 0.001}

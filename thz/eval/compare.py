@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from thz.config import ConfigError
@@ -46,7 +45,15 @@ ALPHA = 0.05
 POWER = 0.8  # of the detectable difference each comparison reports
 MODELS = ("baseline", "teacher", "student")
 PAIRS = (("baseline", "student"), ("baseline", "teacher"), ("student", "teacher"))  # (a, b): b - a
-TABLES = ("metrics.json", "per_identity.csv", "per_sample.csv", "per_posture.csv", "roc.csv", "confusion.csv")
+TABLES = (
+    "metrics.json",
+    "per_identity.csv",
+    "per_sample.csv",
+    "per_posture.csv",
+    "roc.csv",
+    "confusion.csv",
+    "accepts.csv",
+)
 
 
 def read_evaluations(eval_dir: Path, folds: list[int]) -> dict[tuple[int, str, str], object]:
@@ -92,18 +99,6 @@ def pool_folds(per_fold: dict[int, pd.DataFrame], key: str) -> pd.DataFrame:
         folds = sorted(repeated[repeated[key] == first].fold)
         raise DataError(f"{key} '{first}' is evaluated in folds {folds}; folds must test disjoint identities")
     return pooled
-
-
-def average_roc(rocs: list[pd.DataFrame], points: int = 400) -> pd.DataFrame:
-    """Vertical average of ROC curves (mean true accept rate at each false accept rate), on a grid
-    dense at low FAR; one curve is returned unchanged. Where a curve rises vertically (several
-    rates at one FAR) its highest rate counts, so the interpolation is well defined."""
-    if len(rocs) == 1:
-        return rocs[0][["fpr", "tpr"]]
-    grid = np.unique(np.concatenate([[0.0], np.logspace(-4, 0, points // 2), np.linspace(0, 1, points // 2 + 1)]))
-    curves = [r.groupby("fpr").tpr.max() for r in rocs]
-    tpr = np.mean([np.interp(grid, c.index.to_numpy(), c.to_numpy()) for c in curves], axis=0)
-    return pd.DataFrame({"fpr": grid, "tpr": tpr})
 
 
 def smallest_wilcoxon_p(n: int) -> float:

@@ -16,7 +16,7 @@ from thz.data.naming import POSTURES
 from thz.data.scan import read_manifest
 from thz.eval.figures import embedding_map, reconstruction_grid
 from thz.eval.predictions import predict
-from thz.eval.scoring import per_identity_table, roc_table, sample_columns, score, val_threshold
+from thz.eval.scoring import accepts_table, per_identity_table, roc_table, sample_columns, score, val_threshold
 from thz.eval.threshold_record import write_threshold_record
 from thz.files import atomic_directory, write_csv, write_json
 from thz.losses.perceptual import PerceptualLoss, load_lpips
@@ -28,12 +28,13 @@ LPIPS_MISSING = "no VGG16 ImageNet weights (data/weights/vgg16-397923af.pth; pyt
 
 def evaluate_checkpoint(model_path: Path, images_csv: Path, out: Path, cfg: Config) -> dict:
     """Write metrics.json (the same keys for every model), the per-sample, per-identity and
-    per-posture tables, the ROC and confusion tables for DVC plots, a 2-D map of the embeddings
-    and a reconstruction grid per posture (PNG) into `out`, replacing that folder whole; return
-    the metrics. The decision threshold comes from the validation identities; threshold.json
-    records it with the checkpoint's MD5 for prediction. A THz-only model reads THz images only;
-    a teacher also its visible ones. With eval.flip every image also goes through mirrored
-    (validation and test identities alike; thz.eval.forward)."""
+    per-posture tables, the ROC and confusion tables for DVC plots, the per-identity accept counts
+    that compare's TAR-at-FAR intervals read, a 2-D map of the embeddings and a reconstruction
+    grid per posture (PNG) into `out`, replacing that folder whole; return the metrics. The
+    decision threshold comes from the validation identities; threshold.json records it with the
+    checkpoint's MD5 for prediction. A THz-only model reads THz images only; a teacher also its
+    visible ones. With eval.flip every image also goes through mirrored (validation and test
+    identities alike; thz.eval.forward)."""
     try:
         model, model_cfg = load_model(model_path)
     except (FileNotFoundError, ValueError) as err:
@@ -62,6 +63,7 @@ def _write_files(out: Path, name: str, metrics: dict, table: pd.DataFrame, pred,
     write_csv(out / "per_identity.csv", per_identity_table(pred, table, seed))
     write_csv(out / "per_posture.csv", group_means(table, "posture", sample_columns(table)))
     write_csv(out / "roc.csv", roc_table(pred))
+    write_csv(out / "accepts.csv", accepts_table(pred, seed))
     predicted = pred.logits.argmax(axis=1)
     confusion = pd.DataFrame({"actual": [POSTURES[p] for p in pred.posture], "predicted": np.take(POSTURES, predicted)})
     write_csv(out / "confusion.csv", confusion)

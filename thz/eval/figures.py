@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy.stats import norm  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from thz.data.naming import POSTURES  # noqa: E402
@@ -62,20 +63,42 @@ def reconstruction_grid(inputs, recon, targets, posture: np.ndarray, path: Path,
     _save(fig, path)
 
 
-def roc_curves(rocs: dict[str, pd.DataFrame], path: Path, title: str = "Test ROC") -> None:
-    """One ROC plot of several models (fpr, tpr columns), linear and log FAR side by side."""
+def roc_curves(rocs: dict[str, pd.DataFrame], path: Path, title: str = "Test ROC", lowest: float = 1e-3) -> None:
+    """One ROC plot of several models (fpr, tpr columns), linear and log FAR side by side (the log
+    axis from `lowest`)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     for name, roc in rocs.items():
         for ax in axes:
             ax.plot(roc.fpr, roc.tpr, label=name)
     axes[0].plot([0, 1], [0, 1], color="grey", lw=0.5, ls="--")
     axes[1].set_xscale("log")
-    axes[1].set_xlim(1e-3, 1)
+    axes[1].set_xlim(lowest, 1)
     for ax in axes:
         ax.set_xlabel("false accept rate")
         ax.set_ylabel("true accept rate")
         ax.legend()
     fig.suptitle(f"{title}: concealed probes against unconcealed gallery")
+    _save(fig, path)
+
+
+def det_curves(dets: dict[str, pd.DataFrame], path: Path, title: str = "Test DET", lowest: float = 1e-4) -> None:
+    """One DET plot of several models: false reject against false accept rate, both on normal-deviate
+    axes (the tables' probit_fpr and probit_fnr columns, thz.eval.curves), from the rate `lowest`,
+    ticks labelled as rates."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, det in dets.items():
+        ax.plot(det.probit_fpr, det.probit_fnr, label=name)
+    rates = np.array([lowest, *[r for r in (0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99) if r > lowest]])
+    ticks, labels = norm.ppf(rates), [f"{100 * r:g} %" for r in rates]
+    ax.set_xticks(ticks, labels, fontsize=7)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlim(ticks[0], ticks[-1])
+    ax.set_ylim(ticks[0], ticks[-1])
+    ax.grid(lw=0.3)
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("false reject rate")
+    ax.legend()
+    ax.set_title(f"{title}: concealed probes against unconcealed gallery", fontsize=9)
     _save(fig, path)
 
 

@@ -1,9 +1,12 @@
 """The data of the top-level `dvc plots`, pooled over every fold run, as the answer is: per model,
-the test ROC averaged over folds, the posture confusion of all folds, the SSIM per posture over all
-test images, and the validation curves of training averaged over folds, so that `dvc plots show`
-overlays the models in one plot each (one file per model: DVC colours lines by file).
+the test ROC averaged over folds (as it is, on a log FAR axis and as a DET curve), the posture
+confusion of all folds, the SSIM per posture over all test images, and the validation curves of
+training averaged over folds, so that `dvc plots show` overlays the models in one plot each (one
+file per model: DVC colours lines by file).
 
     metrics/plots/<model>/roc.csv          fpr, tpr (vertical average over folds)
+    metrics/plots/<model>/det.csv          the same points with fnr, log10_fpr, probit_fpr, probit_fnr
+                                           (thz.eval.curves: rates clipped to 0.01 % for the axes)
     metrics/plots/<model>/confusion.csv    actual, predicted (one row per test image of every fold)
     metrics/plots/<model>/per_posture.csv  posture, n, the per_posture.csv means over all folds' images
     metrics/plots/<model>/validation.csv   step, auc, ssim (validation, mean over folds)
@@ -17,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from thz.config import ConfigError
-from thz.eval.compare import MODELS, average_roc
+from thz.eval.compare import MODELS
+from thz.eval.curves import average_roc, det_table
 from thz.files import atomic_directory, write_csv
 
 VALIDATION = ("auc", "ssim")  # the validation curves plotted: identity AUC and reconstruction SSIM
@@ -75,15 +79,17 @@ def test_plot_tables(evaluations: dict, folds: list[int], model: str) -> dict[st
     tables = {
         name: [evaluations[k, model, name] for k in folds] for name in ("roc.csv", "confusion.csv", "per_posture.csv")
     }
+    roc = average_roc(tables["roc.csv"])
     return {
-        "roc.csv": average_roc(tables["roc.csv"]),
+        "roc.csv": roc,
+        "det.csv": det_table(roc),
         "confusion.csv": pooled_confusion(tables["confusion.csv"]),
         "per_posture.csv": pooled_per_posture(tables["per_posture.csv"]),
     }
 
 
 def write_plot_data(out: Path, evaluations: dict, train_dir: Path, folds: list[int]) -> None:
-    """Every model's four tables (module docstring) into `out`, replaced whole."""
+    """Every model's tables (module docstring) into `out`, replaced whole."""
     with atomic_directory(out) as tmp:
         for model in MODELS:
             for name, table in test_plot_tables(evaluations, folds, model).items():

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from thz.data.naming import POSTURES
-from thz.eval.compare import ALPHA, MODELS, POWER, Comparison, average_roc, describe, smallest_wilcoxon_p
-from thz.eval.figures import confusion_matrices, per_posture_bars, roc_curves
+from thz.eval.compare import ALPHA, MODELS, POWER, Comparison, describe, smallest_wilcoxon_p
+from thz.eval.curves import LOWEST_RATE, average_roc, det_table
+from thz.eval.figures import confusion_matrices, det_curves, per_posture_bars, roc_curves
+from thz.eval.tar_intervals import tar_section
 from thz.files import write_csv, write_text
 from thz.metrics.grouping import group_means
 from thz.metrics.posture import posture_metrics
@@ -113,10 +115,12 @@ def build_markdown(
     comparisons: dict[str, dict],
     figures: dict[str, str],
     folds_total: int | None = None,
+    tar_at_far: dict[str, dict] | None = None,
 ) -> str:
     """`metrics_by_fold`: fold -> model -> evaluate metrics.json; `comparisons`: "b_vs_a" ->
     compare_pair result on the identities of every fold; `figures`: caption -> path relative to
-    the report; `folds_total`: split.folds (for saying how many folds were left out)."""
+    the report; `folds_total`: split.folds (for saying how many folds were left out); `tar_at_far`:
+    tar_at_far_by_model's result, for the TAR-at-FAR table."""
     n = min(c["identities"] for c in comparisons.values()) if comparisons else 0
     folds = sorted(metrics_by_fold)
     folds_total = folds_total or len(folds)
@@ -164,6 +168,8 @@ def build_markdown(
         ]
     if lpips:
         parts += [f"LPIPS is missing: {lpips}", ""]
+    if tar_at_far:
+        parts += tar_section(tar_at_far)
     parts += [power_statement(n, len(folds), comparisons.get("student_vs_baseline")), ""]
     for name, comparison in comparisons.items():
         b, a = name.split("_vs_")
@@ -254,22 +260,27 @@ def write_report(
     comparisons: dict[str, dict],
     figures: dict[str, str],
     folds_total: int | None = None,
+    tar_at_far: dict[str, dict] | None = None,
 ) -> None:
-    markdown = build_markdown(metrics_by_fold, comparisons, figures, folds_total)
+    markdown = build_markdown(metrics_by_fold, comparisons, figures, folds_total, tar_at_far)
     write_text(out_dir / "report.md", markdown)
     write_text(out_dir / "report.html", markdown_to_html(markdown, out_dir))
 
 
-def write_report_folder(out: Path, evaluations: dict, comparison: Comparison, folds_total: int) -> None:
+def write_report_folder(
+    out: Path, evaluations: dict, comparison: Comparison, folds_total: int, tar_at_far: dict[str, dict]
+) -> None:
     """The compare stage's report folder: the pooled per-identity table, the figures over all
-    folds run, report.md and the self-contained report.html."""
+    folds run, report.md and the self-contained report.html (`tar_at_far`: tar_at_far_by_model's)."""
     folds = comparison.folds
     write_csv(
         out / "per_identity.csv",
         pd.concat([t.assign(model=m) for m, t in comparison.per_identity.items()], ignore_index=True),
     )
-    title = "Test ROC" if len(folds) == 1 else f"Test ROC, mean over {len(folds)} folds"
-    roc_curves({m: average_roc([evaluations[k, m, "roc.csv"] for k in folds]) for m in MODELS}, out / "roc.png", title)
+    mean = "" if len(folds) == 1 else f", mean over {len(folds)} folds"
+    rocs = {m: average_roc([evaluations[k, m, "roc.csv"] for k in folds]) for m in MODELS}
+    roc_curves(rocs, out / "roc.png", f"Test ROC{mean}", LOWEST_RATE)
+    det_curves({m: det_table(r) for m, r in rocs.items()}, out / "det.png", f"Test DET{mean}", LOWEST_RATE)
     to_index = {name: i for i, name in enumerate(POSTURES)}
     confusions = {}
     for m in MODELS:
@@ -282,7 +293,8 @@ def write_report_folder(out: Path, evaluations: dict, comparison: Comparison, fo
     per_posture_bars(per_posture, "verification_auc", out / "auc_per_posture.png")
     every = "" if len(folds) == 1 else f", all {len(folds)} folds"
     figures = {
-        f"ROC curves{every}": "roc.png",
+        f"ROC curves, linear and log false accept rate{every}": "roc.png",
+        f"DET curves (normal-deviate axes){every}": "det.png",
         f"Posture confusion{every}": "posture_confusion.png",
         f"Reconstruction SSIM per posture{every}": "ssim_per_posture.png",
         f"Verification AUC per posture (probes of that posture){every}": "auc_per_posture.png",
@@ -291,4 +303,4 @@ def write_report_folder(out: Path, evaluations: dict, comparison: Comparison, fo
     for m in MODELS:
         figures[f"{m}: embeddings (fold {shown})"] = f"../eval/fold_{shown}/{m}/embedding_map.png"
         figures[f"{m}: reconstructions (fold {shown})"] = f"../eval/fold_{shown}/{m}/reconstruction_grid.png"
-    write_report(out, comparison.metrics, comparison.pairs, figures, folds_total)
+    write_report(out, comparison.metrics, comparison.pairs, figures, folds_total, tar_at_far)

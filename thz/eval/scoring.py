@@ -13,8 +13,9 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from thz.data.naming import POSTURES, parse_name
 from thz.eval.predictions import ROUTINGS, Predictions
 from thz.losses.reconstruction import sharpness_ratio, ssim_per_sample
+from thz.metrics.accepts import accept_counts, ladder
 from thz.metrics.decisions import accuracy_at_threshold, eer_threshold, triplet_ranking_accuracy
-from thz.metrics.enrollment import enrollment_metrics
+from thz.metrics.enrollment import enrolled_rows, enrollment_metrics, template_scores
 from thz.metrics.grouping import group_means
 from thz.metrics.posture import posture_metrics
 from thz.metrics.separability import per_identity_separability, separability
@@ -96,10 +97,32 @@ def rank1_twin_excluded(pred: Predictions) -> float:
 
 
 def enrollment(pred: Predictions, seed: int = 0) -> tuple[dict, dict[str, dict[str, float]]]:
-    """The enrollment protocol (thz.metrics.enrollment) on the test captures, sample numbers taken
-    from the file names."""
-    sample = np.array([parse_name(p).sample for p in pred.paths])
-    return enrollment_metrics(pred.probe, pred.gallery, pred.identity, sample, seed)
+    """The enrollment protocol (thz.metrics.enrollment) on the test captures."""
+    return enrollment_metrics(pred.probe, pred.gallery, pred.identity, _samples(pred), seed)
+
+
+def _samples(pred: Predictions) -> np.ndarray:
+    """Each test image's capture (its sample number), from its file name."""
+    return np.array([parse_name(p).sample for p in pred.paths])
+
+
+def accepts_table(pred: Predictions, seed: int = 0) -> pd.DataFrame:
+    """Per protocol (probe_gallery: each probe against every gallery image; enrollment: each probe
+    against every template) and identity, its probes' genuine and impostor comparisons accepted on
+    the protocol's ladder of thresholds (thz.metrics.accepts): what compare's bootstrap of TAR at
+    FAR over identities reads. No enrollment rows when fewer than two identities enroll."""
+    scores, genuine = pred.pair_scores
+    protocols = {"probe_gallery": (scores, genuine, pred.identity)}
+    role = enrolled_rows(pred.identity, _samples(pred), seed)  # the roles enrollment() draws
+    searched = template_scores(pred.probe, pred.gallery, pred.identity, role)
+    if searched is not None:
+        names, who, template = searched
+        protocols["enrollment"] = (template, names[None, :] == who[:, None], who)
+    tables = [
+        accept_counts(s, g, owner, ladder(s[~g])).assign(protocol=name) for name, (s, g, owner) in protocols.items()
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["protocol", *table.columns.drop("protocol")]]
 
 
 def roc_table(pred: Predictions) -> pd.DataFrame:

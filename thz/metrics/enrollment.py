@@ -19,9 +19,8 @@ import math
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from thz.metrics.verification import compute_eer, cosine_pair_scores, tar_at_far
+from thz.metrics.verification import FARS, compute_eer, cosine_pair_scores, resolves, tar_at_far
 
-FARS = {"10pct": 0.10, "1pct": 0.01, "0p1pct": 0.001}
 RANKS = (1, 5)
 FPIR = 0.01
 _KEYS = ("auc", "eer", *(f"tar_at_far_{n}" for n in FARS), *(f"rank{k}" for k in RANKS), "dir_at_fpir_1pct")
@@ -54,8 +53,7 @@ def templates(gallery: np.ndarray, identity: np.ndarray, role: np.ndarray) -> tu
 
 def measurable_tar(scores: np.ndarray, genuine: np.ndarray, far: float) -> float | None:
     """TAR at `far`, or None where fewer than 1 / far impostor comparisons cannot resolve it."""
-    impostors = int((~genuine).sum())
-    return tar_at_far(scores, genuine, far) if impostors >= math.ceil(1 / far) else None
+    return tar_at_far(scores, genuine, far) if resolves(int((~genuine).sum()), far) else None
 
 
 def open_set_dir(scores: np.ndarray, own: np.ndarray, fpir: float = FPIR) -> float | None:
@@ -77,6 +75,19 @@ def open_set_dir(scores: np.ndarray, own: np.ndarray, fpir: float = FPIR) -> flo
     return float((identified & (mated > threshold)).mean())
 
 
+def template_scores(
+    probe: np.ndarray, gallery: np.ndarray, identity: np.ndarray, role: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(names (K,) of the enrolled identities, who (P,) each probe's identity, scores (P, K) each
+    probe's cosine against every template), for the roles of enrolled_rows; None when fewer than
+    two identities enroll (one identity, or single captures: nothing to tell apart)."""
+    if len(set(identity[role == 1])) < 2:
+        return None
+    names, bank = templates(gallery, identity, role)
+    probes = role == 0
+    return names, identity[probes], cosine_pair_scores(probe[probes], bank)
+
+
 def enrollment_metrics(
     probe: np.ndarray, gallery: np.ndarray, identity: np.ndarray, sample: np.ndarray, seed: int
 ) -> tuple[dict, dict[str, dict[str, float]]]:
@@ -84,12 +95,10 @@ def enrollment_metrics(
     for N captures: concealed embeddings `probe`, unconcealed `gallery`, their identities and
     sample numbers."""
     role = enrolled_rows(identity, sample, seed)
-    if len(set(identity[role == 1])) < 2:  # one identity, or single captures: nothing to tell apart
+    searched = template_scores(probe, gallery, identity, role)
+    if searched is None:
         return {name: None for name in _KEYS} | {"templates": len(set(identity[role == 1]))}, {}
-    names, bank = templates(gallery, identity, role)
-    probes = role == 0
-    scores = cosine_pair_scores(probe[probes], bank)  # (P, K)
-    who = identity[probes]
+    names, who, scores = searched
     own = np.searchsorted(names, who)
     genuine = names[None, :] == who[:, None]
     flat_scores, flat_genuine = scores.ravel(), genuine.ravel()
@@ -101,7 +110,7 @@ def enrollment_metrics(
         **{f"rank{k}": float((rank <= k).mean()) if k < len(names) else None for k in RANKS},
         "dir_at_fpir_1pct": open_set_dir(scores, own),
         "templates": len(names),
-        "probes": int(probes.sum()),
+        "probes": len(who),
         "impostor_comparisons": int((~flat_genuine).sum()),
         "identities_not_enrolled": len(set(identity[role == -1])),
     }

@@ -3,7 +3,8 @@
 With a handful of test identities, a difference of a few points can be noise. These functions
 take paired values (the same identities, or the same images, scored by two models):
 - bootstrap_mean_difference: percentile confidence interval of the mean per-identity difference,
-  resampling identities with replacement (identities, not images, are the independent units);
+  resampling identities with replacement (identities, not images, are the independent units;
+  resample_within draws them, within their fold, for any statistic);
 - wilcoxon_signed_rank: the paired rank test on per-identity values (zeros and method stated);
 - holm: the family-wise adjustment of a comparison's p-values over its metrics;
 - mcnemar: the exact test on paired per-image correctness (posture), from the discordant pairs;
@@ -34,19 +35,29 @@ def bootstrap_mean_difference(
     within each stratum, so every resample keeps the design's fold sizes."""
     a, b = _paired(a, b)
     diff = b - a
-    rng = np.random.default_rng(seed)
-    if strata is None:
-        groups = [np.arange(len(diff))]
-    else:
-        strata = np.asarray(strata)
-        if strata.shape != diff.shape:
-            raise ValueError(f"one stratum per pair expected: {strata.shape} strata for {diff.shape} pairs")
-        groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    index = np.concatenate([g[rng.integers(0, len(g), size=(n_resamples, len(g)))] for g in groups], axis=1)
-    means = diff[index].mean(axis=1)
-    tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
+    strata = np.zeros(len(diff), int) if strata is None else np.asarray(strata)
+    if strata.shape != diff.shape:
+        raise ValueError(f"one stratum per pair expected: {strata.shape} strata for {diff.shape} pairs")
+    means = diff[resample_within(strata, n_resamples, seed)].mean(axis=1)
+    low, high = percentile_interval(means, level)
     return {"difference": float(diff.mean()), "ci_low": float(low), "ci_high": float(high), "n": len(diff)}
+
+
+def resample_within(strata, n_resamples: int, seed: int) -> np.ndarray:
+    """(n_resamples, n) indices into n units (one stratum label each, such as an identity's fold),
+    each row a bootstrap resample: every stratum's units drawn with replacement from that stratum
+    alone, as many as it has, the strata in sorted order. Seeded: the same call draws the same rows."""
+    strata = np.asarray(strata)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    return np.concatenate([g[rng.integers(0, len(g), size=(n_resamples, len(g)))] for g in groups], axis=1)
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` percentile interval of bootstrap replicates."""
+    tail = (1 - level) / 2
+    low, high = np.quantile(replicates, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def wilcoxon_signed_rank(a, b, decimals: int = 10) -> dict:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
+
+# the false accept rates a TAR is reported at (biometrics' usual three), by their key suffix
+FARS = {"10pct": 0.10, "1pct": 0.01, "0p1pct": 0.001}
 
 
 def compute_eer(scores: np.ndarray, genuine: np.ndarray) -> float:
@@ -28,6 +33,13 @@ def tar_at_far(scores: np.ndarray, genuine: np.ndarray, far: float) -> float:
     """True accept rate at the largest ROC point whose false accept rate does not exceed `far`."""
     fpr, tpr, _ = roc_curve(genuine, scores)
     return float(tpr[fpr <= far].max())
+
+
+def resolves(impostors: int, far: float) -> bool:
+    """Whether `impostors` comparisons can measure a rate as low as `far`: at least 1 / far of them
+    (fewer, and one accepted impostor already exceeds it). A TAR at a FAR they cannot resolve is
+    "not measurable" (None), never a number."""
+    return impostors >= math.ceil(1 / far)
 
 
 def verification_metrics(scores: np.ndarray, genuine: np.ndarray) -> dict[str, float]:
