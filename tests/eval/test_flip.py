@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from thz.data.random_pairs import make_pairset
 from torch import nn
 
 from tests.pairsets import TINY_MODEL
 from thz.config import PUBLISHED_VISIBLE, TeacherConfig
 from thz.data.dataset import PairSet
 from thz.data.naming import MIRRORED_POSTURES, POSTURES
-from thz.data.random_pairs import make_pairset
 from thz.eval.predictions import ROUTINGS, predict
 from thz.models import build_model
 from thz.models.inputs import Inputs
