@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from thz.data.random_pairs import make_pairset
 from torch import nn
 
+from lab.random_pairs import make_pairset
 from tests.pairsets import TINY_MODEL
 from thz.config import PUBLISHED_VISIBLE, TeacherConfig
 from thz.data.dataset import PairSet
