@@ -189,6 +189,10 @@ TABLES = {
     "twin_head": lambda root: sweep_table(root, "twin_head", "baseline"),
     "objectives": lambda root: sweep_table(root, "objectives", "baseline"),
     "margin": lambda root: sweep_table(root, "margin", "baseline", MARGIN_SHOWN, MARGIN_DIFFERENCES),
+    **{
+        f"flip_{model}": (lambda root, model=model: sweep_table(root, "flip", model, MARGIN_SHOWN, MARGIN_DIFFERENCES))
+        for model in ("baseline", "teacher", "student")
+    },
     "verification_round_2": lambda root: sweep_table(root, "verification", "baseline"),
     "distillation_terms": lambda root: sweep_table(
         root, "distillation", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES
