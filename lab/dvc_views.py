@@ -1,6 +1,6 @@
 """What a user sees of an experiment through DVC, captured into a record the docs' tables render:
-`dvc metrics diff` between HEAD and one experiment (the summary files only) and `dvc exp show`
-of HEAD and that experiment (the verdict columns).
+`dvc metrics diff` between the commit an experiment ran on and the experiment (the summary files
+only), and `dvc exp show` of that commit and the experiment (the verdict columns).
 
     dvc exp run --queue -n no-feature -S distill.feature=0 && dvc queue start -j 1   # once
     python -m lab.dvc_views --exp no-feature --json lab/records/dvc_views.json
@@ -19,6 +19,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from lab.experiments import baseline_of, experiment_refs
 from thz.files import write_json
 
 SUMMARY = "metrics/summary"
@@ -45,29 +46,29 @@ def _dvc(args: list[str], repo: Path) -> str:
 
 
 def capture(repo: Path, experiment: str, param: str) -> dict:
-    """The two commands and their output, for `experiment` against HEAD."""
-    diff = ["metrics", "diff", "HEAD", experiment, "--targets", SUMMARY, "--md"]
-    show = ["exp", "show", "--md", "--no-pager", "--drop", ".*"]
+    """The two commands and their output, for `experiment` against the commit it ran on."""
+    refs = experiment_refs(repo)
+    if experiment not in refs:
+        raise SystemExit(f"no experiment named '{experiment}' in {repo} (dvc exp show -A lists them)")
+    base = baseline_of(refs[experiment])[:7]
+    diff = ["metrics", "diff", base, experiment, "--targets", SUMMARY, "--md"]
+    show = ["exp", "show", "--rev", base, "--md", "--no-pager", "--drop", ".*"]
     for column in (*EXP_SHOW_KEEP, *([f"params.yaml:{param}"] if param else [])):
         show += ["--keep", column]
     return {
         "experiment": experiment,
         "date": date.today().isoformat(),
-        "commit": _git_head(repo),
+        "commit": base,
         "metrics_diff": {"command": "dvc " + " ".join(diff), "output": _dvc(diff, repo)},
-        "exp_show": {"command": "dvc " + " ".join(show), "output": _exp_rows(_dvc(show, repo), experiment)},
+        "exp_show": {"command": "dvc " + " ".join(show), "output": _exp_rows(_dvc(show, repo), experiment, base)},
     }
 
 
-def _git_head(repo: Path) -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-
-
-def _exp_rows(table: str, experiment: str) -> str:
-    """The header, workspace, HEAD and `experiment` rows of `dvc exp show --md` (other experiments
-    of this clone are not the record's)."""
+def _exp_rows(table: str, experiment: str, base: str) -> str:
+    """The header, the commit's and `experiment`'s rows of `dvc exp show --md` (the other
+    experiments of this clone are not the record's)."""
     lines = table.splitlines()
-    keep = lines[:2] + [line for line in lines[2:] if experiment in line or "workspace" in line or "main" in line]
+    keep = lines[:2] + [line for line in lines[2:] if experiment in line or base in line]
     return "\n".join(keep)
 
 

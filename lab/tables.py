@@ -370,13 +370,13 @@ def _dvc_view(root: Path, view: str, what: str) -> str:
 
 
 def dvc_metrics_diff(root: Path) -> str:
-    """`dvc metrics diff` between HEAD and an experiment with one distillation weight changed."""
+    """`dvc metrics diff` between a commit and its experiment with one distillation weight changed."""
     return _dvc_view(root, "metrics_diff", "the summary rows the experiment changed")
 
 
 def dvc_exp_show(root: Path) -> str:
     """`dvc exp show`, the verdict columns of HEAD and that experiment."""
-    return _dvc_view(root, "exp_show", "HEAD and the experiment, the student-minus-baseline verdict columns")
+    return _dvc_view(root, "exp_show", "the commit and the experiment, the student-minus-baseline verdict columns")
 
 
 TABLES: dict[str, Callable[[Path], str]] = {
