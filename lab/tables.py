@@ -59,6 +59,7 @@ from lab.table_parts import (
     value,
 )
 from thz.eval.compare import MODELS
+from thz.eval.seed_claim import seed_claim
 from thz.eval.tar_intervals import PROTOCOLS, far_label, tar_cell
 from thz.files import write_text
 from thz.metrics.verification import FARS
@@ -195,6 +196,13 @@ def verdict(root: Path) -> str:
             f"{signed(gap[1])} TAR at FAR 1 %."
         )
     return f"{text}\n\n_Generated from `{COMPARE}` (significant: interval excludes 0 and Holm p < 0.05)._"
+
+
+def seed_claim_sentence(root: Path) -> str:
+    """Whether the seed paper's separability claim holds, in words (thz.eval.seed_claim, as the report says it)."""
+    data = read_json(root, COMPARE)
+    text = seed_claim(value(data, "student_vs_baseline", COMPARE))
+    return f"{text}\n\n_Generated from `{COMPARE}` by `thz.eval.seed_claim`._"
 
 
 def mcnemar(root: Path) -> str:
@@ -385,6 +393,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "comparison": comparison,
     "distillation": distillation,
     "verdict": verdict,
+    "seed_claim": seed_claim_sentence,
     "mcnemar": mcnemar,
     "tar_at_far": tar_at_far,
     "pixel_baseline": pixel_baseline,
