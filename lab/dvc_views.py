@@ -27,12 +27,10 @@ SUMMARY = "metrics/summary"
 # experiment, the one param changed, and the summary's verdict of the student against the baseline
 EXP_SHOW_KEEP = (
     "Experiment",
-    "metrics/summary/student_vs_baseline.json:auc_diff",
-    "metrics/summary/student_vs_baseline.json:auc_ci_low",
-    "metrics/summary/student_vs_baseline.json:auc_ci_high",
-    "metrics/summary/student_vs_baseline.json:auc_significant",
-    "metrics/summary/student.json:auc",
-    "metrics/summary/baseline.json:auc",
+    "metrics/summary/baseline.json:auc$",
+    "metrics/summary/student.json:auc$",
+    "metrics/summary/student_vs_baseline.json:auc_diff$",
+    "metrics/summary/student_vs_baseline.json:auc_significant$",
 )
 
 
@@ -53,15 +51,22 @@ def capture(repo: Path, experiment: str, param: str) -> dict:
     base = baseline_of(refs[experiment])[:7]
     diff = ["metrics", "diff", base, experiment, "--targets", SUMMARY, "--md"]
     show = ["exp", "show", "--rev", base, "--md", "--no-pager", "--drop", ".*"]
-    for column in (*EXP_SHOW_KEEP, *([f"params.yaml:{param}"] if param else [])):
+    for column in (*EXP_SHOW_KEEP[:1], f"{param}$", *EXP_SHOW_KEEP[1:]):
         show += ["--keep", column]
     return {
         "experiment": experiment,
         "date": date.today().isoformat(),
         "commit": base,
         "metrics_diff": {"command": "dvc " + " ".join(diff), "output": _dvc(diff, repo)},
-        "exp_show": {"command": "dvc " + " ".join(show), "output": _exp_rows(_dvc(show, repo), experiment, base)},
+        "exp_show": {
+            "command": "dvc " + " ".join(map(_quoted, show)),
+            "output": _exp_rows(_dvc(show, repo), experiment, base),
+        },
     }
+
+
+def _quoted(arg: str) -> str:
+    return f"'{arg}'" if any(c in arg for c in "*$") else arg
 
 
 def _exp_rows(table: str, experiment: str, base: str) -> str:
