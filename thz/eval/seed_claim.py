@@ -11,6 +11,7 @@ from __future__ import annotations
 
 # per-identity column of compare -> its name in the sentence (higher is better for each)
 TASK = {"verification_auc": "identity AUC", "posture_correct": "posture accuracy", "ssim_predicted": "SSIM"}
+NEEDED = ("separation", "compactness", *TASK)  # the comparison's columns the sentence rests on
 
 
 def _effect(row: dict) -> str:
@@ -28,7 +29,7 @@ def seed_claim(student_vs_baseline: dict) -> str:
     """Whether the claim holds for compare's student-against-baseline result (per-identity column
     -> its paired test), part by part, with the numbers it rests on."""
     pair = student_vs_baseline
-    missing = [c for c in ("separation", "compactness", *TASK) if c not in pair]
+    missing = [c for c in NEEDED if c not in pair]
     if missing:
         raise KeyError(f"the student-against-baseline comparison lacks {missing}")
     separation, spread = _up(pair["separation"]), _up(pair["compactness"])
