@@ -8,13 +8,30 @@ from pathlib import Path
 
 from lab.table_parts import SWEEPS, TableError, markdown, number, read_json, signed, value
 
-SHOWN = ("identity AUC", "identity EER", "TAR@FAR 1 %", "rank-1", "triplet AUC", "posture accuracy", "SSIM")
-DIFFERENCES = {  # per-identity column -> header
+# per-identity column (thz.eval.compare.METRICS) -> its header in every sweep table, one place
+DELTA_HEADERS = {
     "verification_auc": "Δ identity AUC",
     "verification_tar_at_far_1pct": "Δ TAR@FAR 1 %",
     "triplet_correct": "Δ triplet accuracy",
     "ssim_predicted": "Δ SSIM",
+    "verification_eer": "Δ EER",
+    "posture_correct": "Δ posture",
+    "silhouette": "Δ silhouette",
+    "davies_bouldin": "Δ Davies-Bouldin",
+    "psnr_predicted": "Δ PSNR",
+    "sharpness_gap_predicted": "Δ sharpness gap",
+    "enrollment_auc": "Δ enrolled AUC",
+    "enrollment_rank1": "Δ enrolled rank-1",
 }
+
+
+def _deltas(*columns: str) -> dict[str, str]:
+    """The difference columns of one table: each per-identity column with its header."""
+    return {column: DELTA_HEADERS[column] for column in columns}
+
+
+SHOWN = ("identity AUC", "identity EER", "TAR@FAR 1 %", "rank-1", "triplet AUC", "posture accuracy", "SSIM")
+DIFFERENCES = _deltas("verification_auc", "verification_tar_at_far_1pct", "triplet_correct", "ssim_predicted")
 
 
 def _difference(c: dict) -> str:
@@ -99,22 +116,12 @@ def sweep_figures(root: Path, name: str, model: str, figure: str, link_from: str
 
 
 DISTILLATION_SHOWN = ("identity AUC", "TAR@FAR 1 %", "triplet AUC", "posture accuracy", "SSIM", "silhouette")
-DISTILLATION_DIFFERENCES = {
-    "verification_auc": "Δ identity AUC",
-    "verification_eer": "Δ EER",
-    "posture_correct": "Δ posture",
-    "ssim_predicted": "Δ SSIM",
-    "silhouette": "Δ silhouette",
-    "davies_bouldin": "Δ Davies-Bouldin",
-}
+DISTILLATION_DIFFERENCES = _deltas(
+    "verification_auc", "verification_eer", "posture_correct", "ssim_predicted", "silhouette", "davies_bouldin"
+)
 
 ADVERSARIAL_SHOWN = ("SSIM", "PSNR", "sharpness", "sharpness gap", "identity AUC", "posture accuracy")
-ADVERSARIAL_DIFFERENCES = {
-    "ssim_predicted": "Δ SSIM",
-    "psnr_predicted": "Δ PSNR",
-    "sharpness_gap_predicted": "Δ sharpness gap",
-    "verification_auc": "Δ identity AUC",
-}
+ADVERSARIAL_DIFFERENCES = _deltas("ssim_predicted", "psnr_predicted", "sharpness_gap_predicted", "verification_auc")
 TEACHER_SHOWN = (
     "identity AUC",
     "identity EER",
@@ -124,12 +131,7 @@ TEACHER_SHOWN = (
     "posture accuracy",
     "SSIM",
 )
-TEACHER_DIFFERENCES = {
-    "verification_auc": "Δ identity AUC",
-    "verification_eer": "Δ EER",
-    "verification_tar_at_far_1pct": "Δ TAR@FAR 1 %",
-    "ssim_predicted": "Δ SSIM",
-}
+TEACHER_DIFFERENCES = _deltas("verification_auc", "verification_eer", "verification_tar_at_far_1pct", "ssim_predicted")
 
 MARGIN_SHOWN = (
     "identity AUC",
@@ -141,14 +143,14 @@ MARGIN_SHOWN = (
     "posture accuracy",
     "SSIM",
 )
-MARGIN_DIFFERENCES = {
-    "verification_auc": "Δ identity AUC",
-    "verification_tar_at_far_1pct": "Δ TAR@FAR 1 %",
-    "enrollment_auc": "Δ enrolled AUC",
-    "enrollment_rank1": "Δ enrolled rank-1",
-    "posture_correct": "Δ posture",
-    "ssim_predicted": "Δ SSIM",
-}
+MARGIN_DIFFERENCES = _deltas(
+    "verification_auc",
+    "verification_tar_at_far_1pct",
+    "enrollment_auc",
+    "enrollment_rank1",
+    "posture_correct",
+    "ssim_predicted",
+)
 
 TWIN_WEIGHT_SHOWN = {"identity_auc": "identity AUC", "tar_at_far_1pct": "TAR@FAR 1 %", "triplet_auc": "triplet AUC"}
 TWIN_WEIGHT_SHOWN |= {"rank1": "rank-1"}
