@@ -1,6 +1,7 @@
 """Generated tables of the sweeps (`python -m lab.sweep table` writes lab/records/sweeps/<name>.json): every
 variant's fold means and its paired difference to the reference variant, with a variant whose
-experiment is missing shown as missing. No torch import."""
+experiment is missing shown as missing; and their learning curves (`python -m lab.learning_curves`
+writes lab/records/sweeps/<name>_curves.json). No torch import."""
 
 from __future__ import annotations
 
@@ -115,6 +116,60 @@ def sweep_figures(root: Path, name: str, model: str, figure: str, link_from: str
     return markdown(["variant", title], rows, caption)
 
 
+def _auc_cell(value: dict) -> str:
+    """Mean ± sd of a validation AUC, with how many folds had finished training by then ('–': a fold
+    had not validated yet)."""
+    if value.get("mean") is None:
+        return "–"
+    done = f" ({value['done']} done)" if value.get("done") else ""
+    return f"{value['mean']:.3f} ± {value['sd']:.3f}{done}"
+
+
+def curves_table(root: Path, name: str) -> str:
+    """Validation identity AUC against training time (`python -m lab.learning_curves` writes the record):
+    per variant its seconds, the AUC at shares of the reference variant's time and at the last epoch."""
+    rel = f"{SWEEPS}/{name}.json"
+    if not (root / rel).is_file():
+        raise TableError(f"'{rel}' not found: python -m lab.learning_curves SPEC --json {rel} (its docstring)")
+    data = read_json(root, rel)
+    reference = data["reference"]
+    budgets = [
+        f"val AUC at {b['share'] * 100:.0f} % of `{reference}`'s time ({b['seconds']:.0f} s)" for b in data["budgets"]
+    ]
+    header = ["variant", "epochs", "seconds per fold", "seconds per epoch", *budgets, "val AUC, last epoch"]
+    rows = []
+    for variant in [v for v in data["order"] if v in data["variants"]]:
+        entry = data["variants"][variant]
+        rows.append(
+            [f"`{variant}`", ", ".join(map(str, entry["epochs"]))]
+            + [
+                f"{entry[k]['mean']:.{d}f} ± {entry[k]['sd']:.{d}f}"
+                for k, d in (("train_seconds", 0), ("seconds_per_epoch", 1))
+            ]
+            + [_auc_cell(cell) for cell in entry["at_shares"]]
+            + [_auc_cell(entry["last"])]
+        )
+    for variant, reason in data["missing"].items():
+        rows.append([f"`{variant}`", "**missing**: " + reason.replace("|", "/"), *[""] * (len(header) - 2)])
+    command = f"python -m lab.learning_curves {data['spec']} --model {data['model']} --json {rel}"
+    figure = f" --png {data['png']}" if data.get("png") else ""
+    caption = (
+        f"The {data['model']}'s identity AUC on each fold's validation identities (every concealed image against "
+        "every unconcealed one), logged by DVCLive at every validation, against training seconds; each variant a "
+        f"DVC experiment over folds {', '.join(map(str, data['folds']))}, mean ± sd over folds. Seconds at a "
+        "validation: its step × train_seconds / steps of the fold's log, the fold's mean rate over its whole "
+        "training, validations and checkpoint writes included (no per-step time is logged). At a share of "
+        f"`{reference}`'s mean seconds per fold: each fold interpolated linearly between its validations; (n done): "
+        "n folds had finished training by then and keep their last value; –: a fold had not validated yet. "
+        f"Last epoch: the last validation. From `{rel}` (`{command}{figure}`), CPU {data['cpu_capability']}, "
+        f"{data['date']}."
+    )
+    resumed = [v for v in data["variants"] if data["variants"][v]["resumed_folds"]]
+    if resumed:
+        caption += f" Resumed trainings (their seconds count only the part after the resume): {', '.join(resumed)}."
+    return markdown(header, rows, caption)
+
+
 DISTILLATION_SHOWN = ("identity AUC", "TAR@FAR 1 %", "triplet AUC", "posture accuracy", "SSIM", "silhouette")
 DISTILLATION_DIFFERENCES = _deltas(
     "verification_auc", "verification_eer", "posture_correct", "ssim_predicted", "silhouette", "davies_bouldin"
@@ -191,6 +246,7 @@ TABLES = {
     "twin_head": lambda root: sweep_table(root, "twin_head", "baseline"),
     "objectives": lambda root: sweep_table(root, "objectives", "baseline"),
     "margin": lambda root: sweep_table(root, "margin", "baseline", MARGIN_SHOWN, MARGIN_DIFFERENCES),
+    "margin_curves": lambda root: curves_table(root, "margin_curves"),
     **{
         f"flip_{model}": (lambda root, model=model: sweep_table(root, "flip", model, MARGIN_SHOWN, MARGIN_DIFFERENCES))
         for model in ("baseline", "teacher", "student")
