@@ -5,12 +5,14 @@ running a module executes (tests/test_dvc_yaml.py: a stage's deps), which module
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ("thz", "stages", "lab", "tests")  # the top-level packages of this repository
 
 
+@cache
 def module_file(name: str) -> Path | None:
     """The file of a project module (thz.x.y, stages.x, lab.x, tests.x), or None for a third-party one."""
     if name.split(".")[0] not in PROJECT:
@@ -28,7 +30,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _named(path: Path) -> list[str]:
+@cache  # the walks ask for the same files many times; the source does not change under a test run
+def _named(path: Path) -> tuple[str, ...]:
     """Every dotted name an import statement anywhere in `path` (function-level too) names, with
     `from a.b import c` as both a.b and a.b.c (c may be a module or a name in a.b)."""
     names = []
@@ -37,7 +40,7 @@ def _named(path: Path) -> list[str]:
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-    return names
+    return tuple(names)
 
 
 def direct_imports(path: Path) -> set[str]:
@@ -72,6 +75,7 @@ def imported_files(module: str) -> set[Path]:
     return {module_file(name).relative_to(ROOT) for name in seen}
 
 
+@cache
 def only_docstring(path: Path) -> bool:
     """A package file with no code in it cannot change a result: no dep needed."""
     body = ast.parse(path.read_text()).body

@@ -11,6 +11,7 @@ stage are one list, derived from its imports."""
 from __future__ import annotations
 
 import dataclasses
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,11 @@ def _code_deps(stage: dict) -> list[str]:
     return [d for d in stage["deps"] if isinstance(d, str) and d.split("/")[0] in ("thz", "stages")]
 
 
+@cache
 def _files_under(folder: Path) -> list[Path]:
     """Every file DVC hashes for a folder dep (.dvcignore leaves out __pycache__), relative to the root."""
     found = (p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    return sorted(p.relative_to(ROOT) for p in found)
+    return tuple(sorted(p.relative_to(ROOT) for p in found))
 
 
 def _not_run(folder: Path, run: set[Path]) -> list[str]:

@@ -5,6 +5,7 @@ a dot as nesting), and every metric and plot kept in git so a fresh clone has th
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 from dvc.repo import Repo
@@ -18,6 +19,7 @@ MAX_FILES = 8  # besides DVCLive's
 MAX_COLUMNS = 32  # "about 30": the union of the files' keys, one column each in `dvc metrics show`
 
 
+@cache  # loading DVC's index takes seconds; a repository's dvc.yaml does not change under a test
 def declared(root: Path) -> dict[str, list]:
     """'metrics' and 'plots' -> the outputs dvc.yaml declares so, every foreach/matrix item resolved."""
     found: dict[str, list] = {"metrics": [], "plots": []}

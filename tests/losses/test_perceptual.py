@@ -27,12 +27,18 @@ COMPARED = ("features.0.weight", "features.0.bias", "features.14.weight", "featu
 
 @pytest.fixture(scope="module")
 def fake_weights(tmp_path_factory) -> Path:
-    """A randomly initialised torchvision VGG16 checkpoint under the weights file's name (written
-    once: ~550 MB)."""
+    """A randomly initialised VGG16 checkpoint under the weights file's name, written once."""
     target = tmp_path_factory.mktemp("weights") / VGG16_FILE
     torch.manual_seed(0)
-    torch.save(torchvision.models.vgg16(weights=None).state_dict(), target)
+    torch.save(_vgg16_backbone(), target)
     return target
+
+
+def _vgg16_backbone() -> dict[str, torch.Tensor]:
+    """torchvision's VGG16 `features.*` tensors, randomly initialised: all LPIPS reads of the file
+    (the real one also holds the classifier, whose 120 M parameters would only cost the tests time)."""
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
+    return {f"features.{key}": tensor for key, tensor in features.state_dict().items()}
 
 
 @pytest.fixture
@@ -131,8 +137,7 @@ def test_fetch_without_a_network_says_what_to_copy_where(project, monkeypatch, c
 def test_incomplete_weights_file_is_an_error(project):
     partial = project / WEIGHTS_DIR / VGG16_FILE
     partial.parent.mkdir(parents=True)
-    state = torchvision.models.vgg16(weights=None).features.state_dict()
-    torch.save({f"features.{k}": v for k, v in state.items() if not k.startswith("28.")}, partial)
+    torch.save({k: v for k, v in _vgg16_backbone().items() if not k.startswith("features.28.")}, partial)
     with pytest.raises(ValueError, match="vgg16-397923af.pth lack 2 backbone tensors"):
         load_lpips()
 
