@@ -23,6 +23,8 @@ DELTA_HEADERS = {
     "sharpness_gap_predicted": "Δ sharpness gap",
     "enrollment_auc": "Δ enrolled AUC",
     "enrollment_rank1": "Δ enrolled rank-1",
+    "separation": "Δ separation",
+    "compactness": "Δ compactness",
 }
 
 
@@ -175,6 +177,18 @@ DISTILLATION_DIFFERENCES = _deltas(
     "verification_auc", "verification_eer", "posture_correct", "ssim_predicted", "silhouette", "davies_bouldin"
 )
 
+# the distillation issue's study: task performance, and the seed paper's separability claim part by part
+IDENTITY_DISTILLATION_SHOWN = ("identity AUC", "TAR@FAR 1 %", "enrolled AUC", "posture accuracy", "SSIM")
+IDENTITY_DISTILLATION_DIFFERENCES = _deltas(
+    "verification_auc",
+    "verification_tar_at_far_1pct",
+    "enrollment_auc",
+    "posture_correct",
+    "ssim_predicted",
+    "separation",
+    "compactness",
+)
+
 ADVERSARIAL_SHOWN = ("SSIM", "PSNR", "sharpness", "sharpness gap", "identity AUC", "posture accuracy")
 ADVERSARIAL_DIFFERENCES = _deltas("ssim_predicted", "psnr_predicted", "sharpness_gap_predicted", "verification_auc")
 TEACHER_SHOWN = (
@@ -258,6 +272,14 @@ TABLES = {
     "distillation_privileged": lambda root: sweep_table(
         root, "distillation_privileged", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES
     ),
+    **{
+        f"identity_distillation_{model}": (
+            lambda root, model=model: sweep_table(
+                root, "identity_distillation", model, IDENTITY_DISTILLATION_SHOWN, IDENTITY_DISTILLATION_DIFFERENCES
+            )
+        )
+        for model in ("student", "teacher")
+    },
     "adversarial": lambda root: sweep_table(
         root, "adversarial", "baseline", ADVERSARIAL_SHOWN, ADVERSARIAL_DIFFERENCES
     ),
