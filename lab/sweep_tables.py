@@ -272,14 +272,9 @@ TABLES = {
     "distillation_privileged": lambda root: sweep_table(
         root, "distillation_privileged", "student", DISTILLATION_SHOWN, DISTILLATION_DIFFERENCES
     ),
-    **{
-        f"identity_distillation_{model}": (
-            lambda root, model=model: sweep_table(
-                root, "identity_distillation", model, IDENTITY_DISTILLATION_SHOWN, IDENTITY_DISTILLATION_DIFFERENCES
-            )
-        )
-        for model in ("student", "teacher")
-    },
+    "identity_distillation_student": lambda root: sweep_table(
+        root, "identity_distillation", "student", IDENTITY_DISTILLATION_SHOWN, IDENTITY_DISTILLATION_DIFFERENCES
+    ),
     "adversarial": lambda root: sweep_table(
         root, "adversarial", "baseline", ADVERSARIAL_SHOWN, ADVERSARIAL_DIFFERENCES
     ),

@@ -136,3 +136,10 @@ def test_the_layout_map_reader():
     lines.append("b/")
     folders = {Path("top"), Path("top/sub"), Path("top/two"), Path("top/two/deep"), Path("b")}
     assert layout_map("## Layout\n\n```\n" + "\n".join(lines) + "\n```\n") == (folders, {Path("top/a.py")})
+
+
+def test_readme_is_one_page_without_issue_numbers():
+    """The README holds the essentials; history and studies live in docs/."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200, "README.md over 200 lines: move detail to docs/"
+    assert not re.search(r"(?i)\bissues? #?\d+|#\d{2,}\b", text), "README.md names issue numbers"
