@@ -43,15 +43,22 @@ def _difference(c: dict) -> str:
     return f"**{text}**" if c["significant"] else text
 
 
-def _record(root: Path, name: str) -> tuple[str, dict]:
-    """A sweep's record (`python -m lab.sweep table` writes it) and its path, or how to make it."""
+def _stored(root: Path, name: str, how: str) -> tuple[str, dict]:
+    """A record under lab/records/sweeps and its path; missing, an error saying `how` to make it
+    (`{rel}` in `how` stands for the record's path)."""
     rel = f"{SWEEPS}/{name}.json"
     if not (root / rel).is_file():
-        raise TableError(
-            f"'{rel}' not found: run the sweep (python -m lab.sweep queue lab/sweeps/{name}.yaml; dvc queue start; "
-            f"python -m lab.sweep table lab/sweeps/{name}.yaml --json {rel})"
-        )
+        raise TableError(f"'{rel}' not found: {how.format(rel=rel)}")
     return rel, read_json(root, rel)
+
+
+def _record(root: Path, name: str) -> tuple[str, dict]:
+    """A sweep's record (`python -m lab.sweep table` writes it) and its path, or how to make it."""
+    how = (
+        f"run the sweep (python -m lab.sweep queue lab/sweeps/{name}.yaml; dvc queue start; "
+        f"python -m lab.sweep table lab/sweeps/{name}.yaml --json {{rel}})"
+    )
+    return _stored(root, name, how)
 
 
 def sweep_folds(root: Path, name: str, variant: str, model: str) -> dict[str, dict[str, float]]:
@@ -130,10 +137,7 @@ def _auc_cell(value: dict) -> str:
 def curves_table(root: Path, name: str) -> str:
     """Validation identity AUC against training time (`python -m lab.learning_curves` writes the record):
     per variant its seconds, the AUC at shares of the reference variant's time and at the last epoch."""
-    rel = f"{SWEEPS}/{name}.json"
-    if not (root / rel).is_file():
-        raise TableError(f"'{rel}' not found: python -m lab.learning_curves SPEC --json {rel} (its docstring)")
-    data = read_json(root, rel)
+    rel, data = _stored(root, name, "python -m lab.learning_curves SPEC --json {rel} (its docstring)")
     reference = data["reference"]
     budgets = [
         f"val AUC at {b['share'] * 100:.0f} % of `{reference}`'s time ({b['seconds']:.0f} s)" for b in data["budgets"]
@@ -230,10 +234,7 @@ def twin_weight_table(
 ) -> str:
     """A two-head network scored again at every twin weight (lab/bench/twin_weight.py), validation and test
     identities, with the published objective trained here (a sweep variant) beneath for comparison."""
-    rel = f"{SWEEPS}/{name}.json"
-    if not (root / rel).is_file():
-        raise TableError(f"'{rel}' not found: python -m lab.bench.twin_weight --repo DIR --json {rel} (its docstring)")
-    data = read_json(root, rel)
+    rel, data = _stored(root, name, "python -m lab.bench.twin_weight --repo DIR --json {rel} (its docstring)")
     cell = lambda v: f"{v['mean']:.3f} ± {v['sd']:.3f}"  # noqa: E731
     rows = []
     for w in sorted(data["weights"]["test"], key=float):  # JSON keys come back sorted as text
