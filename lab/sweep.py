@@ -14,6 +14,7 @@ produces, the reference variant and every variant's `-S` settings:
     reference: default
     reference_model: baseline   # optional: compare every model with this model of the reference variant
     base: {model.dropout: 0.5}  # optional: settings of every variant, so the sweep means the same later
+    controls: {cosface: margin-cosface}  # optional: a variant also against another experiment (any sweep's)
     variants:
       default: {}
       published: {loss.supcon: 0, loss.instance: 1, train.sampler: random}
@@ -103,6 +104,9 @@ class Sweep:
     figures: tuple[
         str, ...
     ] = ()  # evaluate-stage figures of the first fold kept per variant (e.g. reconstruction_grid.png)
+    # variant -> an experiment (of any sweep) whose reference model (or the same model) it is also
+    # compared with: a variant that changes two things is held against the one that changes only the other
+    controls: dict[str, str] = field(default_factory=dict)
 
     def experiment(self, variant: str) -> str:
         return f"{self.name}-{variant}"
@@ -146,7 +150,15 @@ def read_sweep(path: Path) -> Sweep:
         reference_model=raw.get("reference_model"),
         base=dict(raw.get("base") or {}),
         figures=tuple(raw.get("figures") or ()),
+        controls=_controls(path, raw.get("controls") or {}, variants),
     )
+
+
+def _controls(path: Path, raw: dict, variants: dict) -> dict[str, str]:
+    unknown = sorted(set(map(str, raw)) - set(variants))
+    if unknown:
+        raise ConfigError(f"sweep spec '{path}': controls name variants that do not exist: {unknown}")
+    return {str(k): str(v) for k, v in raw.items()}
 
 
 def figure_path(sweep: Sweep, variant: str, model: str, figure: str) -> str:
@@ -241,9 +253,35 @@ def summarise(sweep: Sweep, repo: Path, seed: int = 0) -> dict:
                 samples = {"reference": ref.per_sample, "variant": evaluated.per_sample}
                 pair = compare_pair("reference", "variant", tables, samples, seed=seed)
                 model_entry["vs_reference"] = {c: pair[c] for c in PAIRED if c in pair}
+            if variant in sweep.controls:
+                model_entry["vs_control"] = _against_control(
+                    repo, refs, sweep.controls[variant], sweep.reference_model or model, sweep.folds, evaluated, seed
+                )
             entry["models"][model] = model_entry
         result["variants"][variant] = entry
     return result
+
+
+def _against_control(
+    repo: Path,
+    refs: dict[str, str],
+    experiment: str,
+    model: str,
+    folds: tuple[int, ...],
+    evaluated: Evaluated,
+    seed: int,
+) -> dict:
+    """A variant's paired differences against `model` of another experiment; missing: the reason."""
+    head = {"experiment": experiment, "model": model}
+    if experiment not in refs:
+        return {**head, "missing": f"no experiment named '{experiment}'"}
+    control = read_experiment(repo, refs[experiment], model, folds)
+    if isinstance(control, str):
+        return {**head, "missing": control}
+    tables = {"control": control.per_identity, "variant": evaluated.per_identity}
+    samples = {"control": control.per_sample, "variant": evaluated.per_sample}
+    pair = compare_pair("control", "variant", tables, samples, seed=seed)
+    return {**head, "baseline": baseline_of(refs[experiment]), "differences": {c: pair[c] for c in PAIRED if c in pair}}
 
 
 # ---- the command ---------------------------------------------------------------------------------
@@ -279,8 +317,16 @@ def table(spec: Path, out: Path) -> int:
     write_json(out, result)
     for variant, reason in result["missing"].items():
         print(f"MISSING {variant}: {reason}", file=sys.stderr)
+    lost_controls = [
+        f"{variant} ({model}): control {c['experiment']}: {c['missing']}"
+        for variant, entry in result["variants"].items()
+        for model, m in entry["models"].items()
+        if "missing" in (c := m.get("vs_control", {}))
+    ]
+    for line in lost_controls:
+        print(f"MISSING control of {line}", file=sys.stderr)
     print(f"{len(result['variants'])} of {len(sweep.variants)} variants in {out}")
-    return 1 if result["missing"] else 0
+    return 1 if result["missing"] or lost_controls else 0
 
 
 def main(argv: list[str] | None = None) -> int:

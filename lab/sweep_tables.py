@@ -104,6 +104,32 @@ def sweep_table(
     return markdown(header, rows, caption)
 
 
+def control_table(root: Path, name: str, model: str, differences: dict[str, str] = DIFFERENCES) -> str:
+    """The variants a sweep also holds against a control experiment (the spec's `controls`): one row
+    each, the paired differences of its `model` to the control's model; a control not found: missing."""
+    rel, data = _record(root, name)
+    rows = []
+    for variant in data.get("order", sorted(data["variants"])):
+        c = data["variants"].get(variant, {}).get("models", {}).get(model, {}).get("vs_control")
+        if c is None:
+            continue
+        against = f"{c['model']} of `{c['experiment']}`" + (f" ({c['baseline'][:7]})" if "baseline" in c else "")
+        if "missing" in c:
+            cells = ["**missing**: " + c["missing"].replace("|", "/"), *[""] * (len(differences) - 1)]
+        else:
+            cells = [_difference(c["differences"][k]) if k in c["differences"] else "–" for k in differences]
+        rows.append([f"`{variant}`", against, *cells])
+    if not rows:
+        raise TableError(f"'{rel}' holds no {model} against a control (the spec's `controls`)")
+    n = max(e["models"][model]["identities"] for e in data["variants"].values() if model in e["models"])
+    caption = (
+        f"Δ: the variant's {model} minus the control experiment's model, per identity ({number(n)} test identities, "
+        "folds " + ", ".join(map(str, data["folds"])) + "), 95 % bootstrap interval and Wilcoxon p, bold when "
+        f"significant. From `{rel}` (`python -m lab.sweep table {data['spec']} --json {rel}`)."
+    )
+    return markdown(["variant", "control", *differences.values()], rows, caption)
+
+
 def sweep_figures(root: Path, name: str, model: str, figure: str, link_from: str = "") -> str:
     """The variants' copies of one evaluate-stage figure (fold 0), one row each, as markdown images
     (paths relative to the document at `link_from`, e.g. "../" for docs/)."""
@@ -275,6 +301,9 @@ TABLES = {
     ),
     "identity_distillation_student": lambda root: sweep_table(
         root, "identity_distillation", "student", IDENTITY_DISTILLATION_SHOWN, IDENTITY_DISTILLATION_DIFFERENCES
+    ),
+    "identity_distillation_controls": lambda root: control_table(
+        root, "identity_distillation", "student", IDENTITY_DISTILLATION_DIFFERENCES
     ),
     "adversarial": lambda root: sweep_table(
         root, "adversarial", "baseline", ADVERSARIAL_SHOWN, ADVERSARIAL_DIFFERENCES

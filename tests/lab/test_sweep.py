@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from lab.sweep import copy_figures, read_sweep, summarise
-from lab.sweep_tables import sweep_table, twin_weight_table
+from lab.sweep_tables import control_table, sweep_table, twin_weight_table
 from lab.table_parts import TableError
 from thz.config import ConfigError
 
@@ -139,6 +139,7 @@ def test_table_shows_every_variant_and_the_missing_one(repo):
     [
         ("name: s\nmodels: [baseline]\n", "missing 'reference'"),
         (SPEC.replace("reference: default", "reference: x"), "'x'"),
+        (SPEC + "controls: {nobody: s-default}\n", r"controls name variants that do not exist: \['nobody'\]"),
     ],
 )
 def test_a_bad_spec_names_the_file_and_the_key(tmp_path, text, match):
@@ -174,6 +175,38 @@ def test_a_reference_model_is_evaluated_in_the_reference_variant_only_and_compar
     for variant, shift in (("default", 0.05), ("better", 0.15)):
         auc = result["variants"][variant]["models"]["baseline"]["vs_reference"]["verification_auc"]
         assert auc["difference"] == pytest.approx(shift)
+
+
+def test_a_variant_held_against_a_control_experiment_gets_its_own_paired_row(repo):
+    """A variant that changes two things is held against another sweep's experiment that changes only
+    one: its differences to that experiment, per identity; a control not found is named missing."""
+    write_evaluations(repo, 0.03)  # another sweep's experiment, 0.07 below `better`
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "control")
+    git(repo, "update-ref", "refs/exps/ab/cdef0123/other-control", "HEAD")
+    (repo / "spec.yaml").write_text(SPEC + "controls: {better: other-control, default: other-lost}\n")
+    result = summarise(read_sweep(repo / "spec.yaml"), repo)
+    control = result["variants"]["better"]["models"]["baseline"]["vs_control"]
+    assert control["experiment"] == "other-control" and control["model"] == "baseline"
+    assert control["differences"]["verification_auc"]["difference"] == pytest.approx(0.07)
+    assert result["variants"]["better"]["models"]["baseline"]["vs_reference"]["verification_auc"][
+        "difference"
+    ] == pytest.approx(0.1)  # the reference comparison is untouched
+    assert (
+        "no experiment named 'other-lost'"
+        in result["variants"]["default"]["models"]["baseline"]["vs_control"]["missing"]
+    )
+    result.update(spec="spec.yaml", cpu_capability="AVX2", date="2026-12-03")
+    (repo / "lab/records/sweeps").mkdir(parents=True)
+    (repo / "lab/records/sweeps/s.json").write_text(json.dumps(result))
+    text = control_table(repo, "s", "baseline")
+    assert "| `better` | baseline of `other-control` (" in text and "| **+0.070 [+0.070, +0.070]" in text
+    assert "| `default` | baseline of `other-lost` | **missing**: no experiment named 'other-lost'" in text
+    (repo / "spec.yaml").write_text(SPEC)
+    plain = summarise(read_sweep(repo / "spec.yaml"), repo)
+    (repo / "lab/records/sweeps/s.json").write_text(json.dumps({**plain, "spec": "spec.yaml"}))
+    with pytest.raises(TableError, match="no baseline against a control"):
+        control_table(repo, "s", "baseline")
 
 
 def test_figures_of_the_first_fold_are_copied_from_each_experiment(tmp_path):
