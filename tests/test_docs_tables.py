@@ -24,6 +24,12 @@ def test_repository_documents_match_the_metrics_files():
     assert tables.check(ROOT) == [], "run `python -m lab.tables` and commit the documents"
 
 
+def test_every_registered_table_is_shown_in_a_document():
+    """A table registered but shown nowhere is a study whose block was lost in an edit of its document."""
+    shown = {m for p in tables.documents(ROOT) for m in tables.OPENING.findall(p.read_text())}
+    assert sorted(set(tables.TABLES) - shown) == []
+
+
 def _metrics(auc: float) -> dict:
     return {
         "test": {"identities": 2, "images": 20},
