@@ -288,6 +288,8 @@ TABLES = {
     "objectives": lambda root: sweep_table(root, "objectives", "baseline"),
     "margin": lambda root: sweep_table(root, "margin", "baseline", MARGIN_SHOWN, MARGIN_DIFFERENCES),
     "margin_curves": lambda root: curves_table(root, "margin_curves"),
+    "convergence": lambda root: sweep_table(root, "convergence", "baseline", MARGIN_SHOWN, MARGIN_DIFFERENCES),
+    "convergence_curves": lambda root: curves_table(root, "convergence_curves"),
     **{
         f"flip_{model}": (lambda root, model=model: sweep_table(root, "flip", model, MARGIN_SHOWN, MARGIN_DIFFERENCES))
         for model in ("baseline", "teacher", "student")
