@@ -248,11 +248,7 @@ def summarise(sweep: Sweep, repo: Path, seed: int = 0) -> dict:
             model_entry = {"folds": fold_summary(evaluated), "identities": int(len(evaluated.per_identity))}
             against = (sweep.reference, sweep.reference_model or model)
             if (variant, model) != against and against in found:
-                ref = found[against]
-                tables = {"reference": ref.per_identity, "variant": evaluated.per_identity}
-                samples = {"reference": ref.per_sample, "variant": evaluated.per_sample}
-                pair = compare_pair("reference", "variant", tables, samples, seed=seed)
-                model_entry["vs_reference"] = {c: pair[c] for c in PAIRED if c in pair}
+                model_entry["vs_reference"] = _paired(found[against], evaluated, seed)
             if variant in sweep.controls:
                 model_entry["vs_control"] = _against_control(
                     repo, refs, sweep.controls[variant], sweep.reference_model or model, sweep.folds, evaluated, seed
@@ -278,10 +274,15 @@ def _against_control(
     control = read_experiment(repo, refs[experiment], model, folds)
     if isinstance(control, str):
         return {**head, "missing": control}
-    tables = {"control": control.per_identity, "variant": evaluated.per_identity}
-    samples = {"control": control.per_sample, "variant": evaluated.per_sample}
-    pair = compare_pair("control", "variant", tables, samples, seed=seed)
-    return {**head, "baseline": baseline_of(refs[experiment]), "differences": {c: pair[c] for c in PAIRED if c in pair}}
+    return {**head, "baseline": baseline_of(refs[experiment]), "differences": _paired(control, evaluated, seed)}
+
+
+def _paired(reference: Evaluated, variant: Evaluated, seed: int) -> dict:
+    """The variant minus the reference per identity (thz.eval.compare), the PAIRED columns."""
+    tables = {"reference": reference.per_identity, "variant": variant.per_identity}
+    samples = {"reference": reference.per_sample, "variant": variant.per_sample}
+    pair = compare_pair("reference", "variant", tables, samples, seed=seed)
+    return {c: pair[c] for c in PAIRED if c in pair}
 
 
 # ---- the command ---------------------------------------------------------------------------------
